@@ -1,0 +1,51 @@
+"""Settings from the environment, with defaults that need nothing running beforehand.
+
+| variable              | default                                   |
+|-----------------------|-------------------------------------------|
+| ATELIER_HOME          | <repo>/.atelier  (runtime state and data) |
+| ATELIER_PROFILE       | tiny                                      |
+| ATELIER_TRITON_URL    | localhost:8001   (gRPC)                   |
+| ATELIER_MILVUS_URI    | <home>/milvus/catalog.db (Milvus Lite)    |
+| ATELIER_COLLECTION    | catalog                                   |
+| ATELIER_MODEL_REPOSITORY | <repo>/model_repository                |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PROFILES = ("tiny", "full")
+
+
+class AtelierError(Exception):
+    """An error whose message is meant for the user as it is (no traceback needed)."""
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = field(default_factory=lambda: Path(_env("ATELIER_HOME", str(REPO_ROOT / ".atelier"))))
+    profile: str = field(default_factory=lambda: _env("ATELIER_PROFILE", "tiny"))
+    triton_url: str = field(default_factory=lambda: _env("ATELIER_TRITON_URL", "localhost:8001"))
+    milvus_uri: str = field(default_factory=lambda: _env("ATELIER_MILVUS_URI", ""))
+    collection: str = field(default_factory=lambda: _env("ATELIER_COLLECTION", "catalog"))
+    model_repository: Path = field(
+        default_factory=lambda: Path(_env("ATELIER_MODEL_REPOSITORY", str(REPO_ROOT / "model_repository")))
+    )
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise AtelierError(f"ATELIER_PROFILE must be one of {PROFILES}, not {self.profile!r}")
+        if not self.milvus_uri:
+            object.__setattr__(self, "milvus_uri", str(self.home / "milvus" / "catalog.db"))
+
+    @property
+    def demo_catalog_dir(self) -> Path:
+        return self.home / "demo-catalog"

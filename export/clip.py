@@ -1,0 +1,151 @@
+"""The CLIP family: build an open_clip model for a profile and export it for Triton.
+
+Writes into the model repository:
+  clip_image_encoder/1/model.onnx   image tower, L2-normalised output, dynamic batch
+  clip_text_encoder/1/model.onnx    text tower, L2-normalised output, dynamic batch
+  clip_image/1/export.json          preprocessing config + embedding model record
+  clip_text/1/export.json           embedding model record
+  clip_text/1/open_clip_config.json the model's open_clip config, so the Python model builds the
+                                    model's own tokenizer offline (plus HF tokenizer files if any)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import open_clip
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from atelier.config import AtelierError
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+MODEL_NAMES = {"tiny": "atelier-tiny-clip", "full": "hf-hub:Marqo/marqo-fashionSigLIP"}
+TINY_SEED = 0
+ONNX_OPSET = 17
+
+
+@dataclass
+class ClipBundle:
+    """An open_clip model with its own preprocessing and tokenizer, and where it came from."""
+
+    name: str
+    model: open_clip.CLIP
+    preprocess: Callable
+    tokenizer: Callable
+    model_cfg: dict[str, Any]
+
+    @property
+    def preprocess_cfg(self) -> dict[str, Any]:
+        return dict(self.model.visual.preprocess_cfg)
+
+    @property
+    def embedding_model(self) -> dict[str, Any]:
+        """The record a Milvus collection keeps to refuse mixing embeddings of different models."""
+        return {"id": self.name, "weights_sha256": weights_sha256(self.model), "dim": self.model_cfg["embed_dim"]}
+
+
+def weights_sha256(model: nn.Module) -> str:
+    digest = hashlib.sha256()
+    for key, tensor in sorted(model.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _model_config(name: str) -> dict[str, Any]:
+    if name.startswith("hf-hub:"):
+        from huggingface_hub import hf_hub_download
+
+        path = hf_hub_download(name.removeprefix("hf-hub:"), "open_clip_config.json")
+        return json.loads(Path(path).read_text())["model_cfg"]
+    config = open_clip.get_model_config(name)
+    if config is None:
+        raise AtelierError(f"unknown open_clip model {name!r}; see open_clip.list_models()")
+    return config
+
+
+def load_clip(profile: str, model_name: str | None = None, checkpoint: Path | None = None) -> ClipBundle:
+    """tiny: our small config, seeded random init (or a checkpoint of ours); full: published weights."""
+    open_clip.add_model_config(CONFIG_DIR)
+    name = model_name or MODEL_NAMES[profile]
+    if profile == "tiny":
+        torch.manual_seed(TINY_SEED)
+        model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=None)
+    else:
+        model, _, preprocess = open_clip.create_model_and_transforms(name)
+    if checkpoint is not None:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        model.load_state_dict(state.get("model", state))
+    model.eval()
+    return ClipBundle(name, model, preprocess, open_clip.get_tokenizer(name), _model_config(name))
+
+
+class ImageTower(nn.Module):
+    def __init__(self, model: open_clip.CLIP) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.model.encode_image(pixel_values), dim=-1)
+
+
+class TextTower(nn.Module):
+    def __init__(self, model: open_clip.CLIP) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.model.encode_text(input_ids), dim=-1)
+
+
+def sample_inputs(bundle: ClipBundle) -> tuple[torch.Tensor, torch.Tensor]:
+    height, width = bundle.preprocess_cfg["size"]
+    pixels = torch.randn(2, 3, height, width, generator=torch.Generator().manual_seed(0))
+    tokens = bundle.tokenizer(["a red striped shirt", "linen trousers for a beach wedding"])
+    return pixels, tokens
+
+
+def _export_onnx(module: nn.Module, example: torch.Tensor, input_name: str, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Traced with grad enabled: under no_grad nn.MultiheadAttention takes a fused fast path
+    # (aten::_native_multi_head_attention) that has no ONNX export.
+    torch.onnx.export(
+        module, (example,), str(path), dynamo=False, opset_version=ONNX_OPSET,
+        input_names=[input_name], output_names=["embedding"],
+        dynamic_axes={input_name: {0: "batch"}, "embedding": {0: "batch"}},
+    )
+
+
+def export_clip(bundle: ClipBundle, repository: Path) -> dict[str, Any]:
+    """Write the CLIP models into `repository`; returns the embedding model record."""
+    if bundle.preprocess_cfg.get("resize_mode", "shortest") not in ("shortest", "squash"):
+        raise AtelierError(f"{bundle.name}: resize_mode {bundle.preprocess_cfg['resize_mode']!r} is not supported")
+    pixels, tokens = sample_inputs(bundle)
+    _export_onnx(ImageTower(bundle.model), pixels, "pixel_values", repository / "clip_image_encoder/1/model.onnx")
+    _export_onnx(TextTower(bundle.model), tokens, "input_ids", repository / "clip_text_encoder/1/model.onnx")
+
+    record = bundle.embedding_model
+    cfg = bundle.preprocess_cfg
+    preprocess = {
+        "size": list(cfg["size"]) if isinstance(cfg["size"], (list, tuple)) else [cfg["size"]] * 2,
+        "mean": list(cfg["mean"]), "std": list(cfg["std"]),
+        "interpolation": cfg.get("interpolation") or "bicubic",
+        "resize_mode": cfg.get("resize_mode") or "shortest",
+    }
+    if preprocess["resize_mode"] == "shortest" and preprocess["size"][0] != preprocess["size"][1]:
+        raise AtelierError(f"{bundle.name}: non-square 'shortest' preprocessing is not supported")
+    text_dir, image_dir = repository / "clip_text/1", repository / "clip_image/1"
+    (image_dir / "export.json").write_text(json.dumps({"embedding_model": record, "preprocess": preprocess}, indent=2))
+    (text_dir / "export.json").write_text(json.dumps({"embedding_model": record}, indent=2))
+    open_clip_config = {"model_cfg": bundle.model_cfg, "preprocess_cfg": cfg}
+    (text_dir / "open_clip_config.json").write_text(json.dumps(open_clip_config, indent=2))
+    hf_tokenizer = getattr(bundle.tokenizer, "tokenizer", None)
+    if bundle.model_cfg.get("text_cfg", {}).get("hf_tokenizer_name") and hf_tokenizer is not None:
+        hf_tokenizer.save_pretrained(text_dir)
+    return record

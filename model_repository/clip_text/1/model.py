@@ -1,0 +1,83 @@
+"""clip_text: strings in, L2-normalised embeddings out.
+
+Each request is validated on its own, so one bad text fails only its own request. The valid ones
+are tokenized with the exported open_clip model's own tokenizer and encoded together through the
+`clip_text_encoder` ONNX model (BLS), in chunks the encoder's max batch size allows.
+"""
+
+import json
+import os
+
+import numpy as np
+import open_clip
+import triton_python_backend_utils as pb_utils
+
+ENCODER = "clip_text_encoder"
+ENCODER_MAX_BATCH = 64
+INVALID_ARG = pb_utils.TritonError.INVALID_ARG
+MAX_CHARS = 2000
+
+
+def decode_text(raw: bytes) -> str:
+    try:
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError as error:
+        raise ValueError(f"text is not valid UTF-8 ({error.reason})") from error
+    if not text:
+        raise ValueError("text is empty")
+    if len(text) > MAX_CHARS:
+        raise ValueError(f"text is {len(text)} characters long; at most {MAX_CHARS} are accepted")
+    return text
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        version_dir = os.path.join(args["model_repository"], args["model_version"])
+        with open(os.path.join(version_dir, "export.json")) as f:
+            export = json.load(f)
+        # `atelier export` wrote the model's open_clip_config.json (and HF tokenizer files) here.
+        self.tokenizer = open_clip.get_tokenizer(f"local-dir:{version_dir}")
+        self.model_info = json.dumps(export["embedding_model"], sort_keys=True).encode()
+
+    def encode(self, token_ids: np.ndarray) -> np.ndarray:
+        chunks = []
+        for start in range(0, len(token_ids), ENCODER_MAX_BATCH):
+            request = pb_utils.InferenceRequest(
+                model_name=ENCODER,
+                requested_output_names=["embedding"],
+                inputs=[pb_utils.Tensor("input_ids", token_ids[start : start + ENCODER_MAX_BATCH])],
+            )
+            response = request.exec()
+            if response.has_error():
+                raise RuntimeError(f"{ENCODER} failed: {response.error().message()}")
+            chunks.append(pb_utils.get_output_tensor_by_name(response, "embedding").as_numpy())
+        return np.concatenate(chunks)
+
+    def execute(self, requests):
+        responses = [None] * len(requests)
+        texts, owners = [], []  # owners[i] = index of the request that sent texts[i]
+        for index, request in enumerate(requests):
+            raw = pb_utils.get_input_tensor_by_name(request, "text").as_numpy().reshape(-1)
+            try:
+                decoded = [decode_text(item) for item in raw]
+            except ValueError as error:
+                responses[index] = pb_utils.InferenceResponse(error=pb_utils.TritonError(str(error), INVALID_ARG))
+                continue
+            texts.extend(decoded)
+            owners.extend([index] * len(decoded))
+        if texts:
+            try:
+                embeddings = self.encode(self.tokenizer(texts).numpy().astype(np.int64))
+            except Exception as error:  # report to every pending request; the model stays up
+                embeddings, failure = None, str(error)
+            owners = np.asarray(owners)
+            for index in set(owners.tolist()):
+                if embeddings is None:
+                    responses[index] = pb_utils.InferenceResponse(error=pb_utils.TritonError(failure))
+                    continue
+                rows = embeddings[owners == index]
+                info = np.array([[self.model_info]] * len(rows), dtype=np.object_)
+                responses[index] = pb_utils.InferenceResponse(
+                    output_tensors=[pb_utils.Tensor("embedding", rows), pb_utils.Tensor("model_info", info)]
+                )
+        return responses
