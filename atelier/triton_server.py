@@ -10,17 +10,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import tritonclient.http as triton_http
 
 from atelier.config import AtelierError
+from atelier.processes import Service, port_in_use
 
 BACKENDS_SOURCE = Path(__file__).parent / "triton_backends"
 
@@ -39,12 +36,6 @@ def _pytriton_paths() -> tuple[Path, Path]:
         raise AtelierError("nvidia-pytriton is not installed; run `make install`") from error
     package = Path(pytriton.__file__).parent
     return package / "tritonserver", package.parent / "nvidia_pytriton.libs"
-
-
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
 
 
 def missing_exports(repository: Path) -> list[str]:
@@ -80,18 +71,15 @@ def prepare_runtime(runtime_dir: Path) -> Path:
 class EmbeddedTriton:
     """A tritonserver process: start() waits until every model is ready, stop() shuts it down."""
 
-    def __init__(
-        self,
-        repository: Path,
-        runtime_dir: Path,
-        ports: TritonPorts = TritonPorts(),
-        log_path: Path | None = None,
-    ) -> None:
+    name = "tritonserver"
+
+    def __init__(self, repository: Path, runtime_dir: Path, ports: TritonPorts = TritonPorts(),
+                 log_path: Path | None = None) -> None:
         self.repository = Path(repository).resolve()
         self.runtime_dir = Path(runtime_dir)
         self.ports = ports
         self.log_path = log_path or self.runtime_dir.parent / "tritonserver.log"
-        self.process: subprocess.Popen | None = None
+        self.service: Service | None = None
 
     @property
     def grpc_url(self) -> str:
@@ -106,21 +94,20 @@ class EmbeddedTriton:
                 f"model repository {self.repository} is not exported yet (missing: {', '.join(missing)}); "
                 "run `atelier export --profile tiny` first"
             )
-        for name, port in (("HTTP", self.ports.http), ("gRPC", self.ports.grpc), ("metrics", self.ports.metrics)):
+        for name, port in (("http", self.ports.http), ("grpc", self.ports.grpc), ("metrics", self.ports.metrics)):
             if port_in_use(port):
-                raise AtelierError(
-                    f"{name} port {port} is already in use; stop what holds it or pick another port "
-                    f"(--{name.lower()}-port)"
-                )
+                raise AtelierError(f"{name} port {port} is already in use; stop what holds it or pick "
+                                   f"another with --{name}-port")
 
     def start(self, timeout: float = 180.0) -> None:
         self._check_can_start()
         binary = prepare_runtime(self.runtime_dir)
         _, libs = _pytriton_paths()
-        env = dict(os.environ)
-        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(libs), env.get("LD_LIBRARY_PATH")]))
-        # The Python backend stub runs `python` from PATH, so this interpreter's bin goes first.
-        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        env = {
+            "LD_LIBRARY_PATH": os.pathsep.join(filter(None, [str(libs), os.environ.get("LD_LIBRARY_PATH")])),
+            # The Python backend stub runs `python` from PATH, so this interpreter's bin goes first.
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        }
         command = [
             str(binary),
             f"--model-repository={self.repository}",
@@ -132,37 +119,17 @@ class EmbeddedTriton:
             "--strict-readiness=true",
             "--log-verbose=0",
         ]
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "wb")  # noqa: SIM115 - the server writes to it for its whole life
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                        start_new_session=True)
-        self._wait_ready(timeout)
-
-    def _wait_ready(self, timeout: float) -> None:
         client = triton_http.InferenceServerClient(f"localhost:{self.ports.http}")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                tail = self.log_path.read_text(errors="replace")[-3000:]
-                raise AtelierError(f"tritonserver exited with code {self.process.returncode}:\n{tail}")
-            try:
-                if client.is_server_ready():
-                    return
-            except Exception:  # not listening yet
-                pass
-            time.sleep(0.5)
-        self.stop()
-        raise AtelierError(f"tritonserver was not ready after {timeout:.0f}s; see {self.log_path}")
+        self.service = Service("tritonserver", command, self.ports.http, self.log_path, env=env,
+                               probe=client.is_server_ready)
+        self.service.start(timeout)
 
-    def stop(self, timeout: float = 30.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+    def running(self) -> bool:
+        return self.service is not None and self.service.running()
+
+    def stop(self) -> None:
+        if self.service is not None:
+            self.service.stop(timeout=30.0)
 
     def __enter__(self) -> EmbeddedTriton:
         self.start()

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import open_clip
 import torch
@@ -39,6 +40,7 @@ class ClipBundle:
     preprocess: Callable
     tokenizer: Callable
     model_cfg: dict[str, Any]
+    build: dict[str, Any]  # how to build it again: profile, model name, checkpoint
 
     @property
     def preprocess_cfg(self) -> dict[str, Any]:
@@ -83,7 +85,19 @@ def load_clip(profile: str, model_name: str | None = None, checkpoint: Path | No
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         model.load_state_dict(state.get("model", state))
     model.eval()
-    return ClipBundle(name, model, preprocess, open_clip.get_tokenizer(name), _model_config(name))
+    build = {"profile": profile, "model_name": name, "checkpoint": str(checkpoint) if checkpoint else None}
+    return ClipBundle(name, model, preprocess, open_clip.get_tokenizer(name), _model_config(name), build)
+
+
+def load_exported_clip(repository: Path) -> ClipBundle:
+    """The PyTorch model that the repository's CLIP models were exported from."""
+    export = json.loads((repository / "clip_text/1/export.json").read_text())
+    build = export["build"]
+    checkpoint = Path(build["checkpoint"]) if build["checkpoint"] else None
+    bundle = load_clip(build["profile"], build["model_name"], checkpoint)
+    if bundle.embedding_model != export["embedding_model"]:
+        raise AtelierError(f"rebuilding {build} no longer gives the exported weights; run `atelier export` again")
+    return bundle
 
 
 class ImageTower(nn.Module):
@@ -141,8 +155,9 @@ def export_clip(bundle: ClipBundle, repository: Path) -> dict[str, Any]:
     if preprocess["resize_mode"] == "shortest" and preprocess["size"][0] != preprocess["size"][1]:
         raise AtelierError(f"{bundle.name}: non-square 'shortest' preprocessing is not supported")
     text_dir, image_dir = repository / "clip_text/1", repository / "clip_image/1"
-    (image_dir / "export.json").write_text(json.dumps({"embedding_model": record, "preprocess": preprocess}, indent=2))
-    (text_dir / "export.json").write_text(json.dumps({"embedding_model": record}, indent=2))
+    common = {"embedding_model": record, "build": bundle.build}
+    (image_dir / "export.json").write_text(json.dumps({**common, "preprocess": preprocess}, indent=2))
+    (text_dir / "export.json").write_text(json.dumps(common, indent=2))
     open_clip_config = {"model_cfg": bundle.model_cfg, "preprocess_cfg": cfg}
     (text_dir / "open_clip_config.json").write_text(json.dumps(open_clip_config, indent=2))
     hf_tokenizer = getattr(bundle.tokenizer, "tokenizer", None)

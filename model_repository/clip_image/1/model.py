@@ -16,7 +16,6 @@ from PIL import Image, UnidentifiedImageError
 
 ENCODER = "clip_image_encoder"
 ENCODER_MAX_BATCH = 64
-INVALID_ARG = pb_utils.TritonError.INVALID_ARG
 MAX_BYTES = 25 * 1024 * 1024
 MAX_PIXELS = 40_000_000
 FORMATS = {"PNG", "JPEG", "WEBP", "GIF", "BMP"}
@@ -100,7 +99,7 @@ class TritonPythonModel:
             try:
                 decoded = [self.preprocess(decode_image(item)) for item in raw]
             except ValueError as error:
-                responses[index] = pb_utils.InferenceResponse(error=pb_utils.TritonError(str(error), INVALID_ARG))
+                responses[index] = pb_utils.InferenceResponse(error=pb_utils.TritonError(str(error), pb_utils.TritonError.INVALID_ARG))
                 continue
             pixels.extend(decoded)
             owners.extend([index] * len(decoded))

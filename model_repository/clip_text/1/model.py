@@ -14,7 +14,6 @@ import triton_python_backend_utils as pb_utils
 
 ENCODER = "clip_text_encoder"
 ENCODER_MAX_BATCH = 64
-INVALID_ARG = pb_utils.TritonError.INVALID_ARG
 MAX_CHARS = 2000
 
 
@@ -61,7 +60,7 @@ class TritonPythonModel:
             try:
                 decoded = [decode_text(item) for item in raw]
             except ValueError as error:
-                responses[index] = pb_utils.InferenceResponse(error=pb_utils.TritonError(str(error), INVALID_ARG))
+                responses[index] = pb_utils.InferenceResponse(error=pb_utils.TritonError(str(error), pb_utils.TritonError.INVALID_ARG))
                 continue
             texts.extend(decoded)
             owners.extend([index] * len(decoded))

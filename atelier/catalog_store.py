@@ -1,0 +1,184 @@
+"""The Milvus `catalog` collection: product embeddings with filterable attributes.
+
+The same code talks to Milvus Lite (a local `.db` path) and to a Milvus server (`http://host:19530`).
+The collection records which embedding model filled it (collection property
+`atelier.embedding_model`: id, weights hash, dim); writing or searching with another model is
+refused with a message naming both.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pymilvus import DataType, MilvusClient
+from pymilvus.exceptions import MilvusException
+
+from atelier.config import AtelierError
+from atelier.triton_client import EmbeddingModel
+
+MODEL_PROPERTY = "atelier.embedding_model"
+# Attribute fields and their maximum lengths; `price` is the one numeric attribute.
+TEXT_FIELDS = {
+    "title": 512, "category": 64, "garment": 64, "color": 64, "pattern": 64, "brand": 128,
+    "source": 256, "image_uri": 2048, "row_hash": 64,
+}
+FILTER_FIELDS = ("category", "garment", "color", "pattern", "brand", "source")
+OUTPUT_FIELDS = [*TEXT_FIELDS, "price"]
+ID_MAX_LENGTH = 128
+
+
+class ModelMismatchError(AtelierError):
+    pass
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    score: float
+    fields: dict[str, Any]
+
+
+def connect(uri: str) -> MilvusClient:
+    if "://" not in uri:
+        Path(uri).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return MilvusClient(uri)
+    except MilvusException as error:
+        raise AtelierError(f"cannot open Milvus at {uri}: {error.message}") from error
+    except Exception as error:  # connection failures surface as assorted gRPC/OS errors
+        raise AtelierError(f"cannot open Milvus at {uri}: {error}") from error
+
+
+def quote(value: str) -> str:
+    """A Milvus string literal (filter templating does not work on Milvus Lite)."""
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def build_filter(
+    equals: dict[str, str | list[str]] | None = None,
+    min_price: float | None = None,
+    max_price: float | None = None,
+) -> str:
+    """A boolean expression from attribute filters: a value or a list of allowed values per field."""
+    clauses = []
+    for name, value in (equals or {}).items():
+        if name not in FILTER_FIELDS:
+            raise AtelierError(f"cannot filter on {name!r}; filterable fields: {', '.join(FILTER_FIELDS)}")
+        values = [value] if isinstance(value, str) else list(value)
+        if values:
+            clauses.append(f"{name} in [{', '.join(quote(v) for v in values)}]")
+    if min_price is not None:
+        clauses.append(f"price >= {float(min_price)}")
+    if max_price is not None:
+        clauses.append(f"price <= {float(max_price)}")
+    return " and ".join(clauses)
+
+
+class CatalogStore:
+    def __init__(self, uri: str, collection: str = "catalog") -> None:
+        self.uri = uri
+        self.collection = collection
+        self.client = connect(uri)
+
+    def exists(self) -> bool:
+        return self.client.has_collection(self.collection)
+
+    def recorded_model(self) -> EmbeddingModel | None:
+        if not self.exists():
+            return None
+        properties = self.client.describe_collection(self.collection).get("properties", {})
+        return EmbeddingModel.from_json(properties[MODEL_PROPERTY]) if MODEL_PROPERTY in properties else None
+
+    def check_model(self, model: EmbeddingModel) -> None:
+        """Refuse a model other than the one that filled the collection."""
+        recorded = self.recorded_model()
+        if recorded is not None and recorded != model:
+            raise ModelMismatchError(
+                f"collection {self.collection!r} was filled by embedding model {recorded}, but Triton serves "
+                f"{model}. Embeddings of different models cannot be compared: serve {recorded.id} again, "
+                f"or ingest into another collection (--collection) with {model.id}."
+            )
+
+    def create(self, model: EmbeddingModel) -> None:
+        """Create the collection for `model` if it does not exist; refuse if it exists for another."""
+        if self.exists():
+            self.check_model(model)
+            return
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=ID_MAX_LENGTH)
+        schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=model.dim)
+        for name, length in TEXT_FIELDS.items():
+            schema.add_field(name, DataType.VARCHAR, max_length=length)
+        schema.add_field("price", DataType.FLOAT)
+        index = self.client.prepare_index_params()
+        index.add_index("embedding", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 200})
+        self.client.create_collection(
+            self.collection, schema=schema, index_params=index,
+            properties={MODEL_PROPERTY: model.to_json()},
+        )
+
+    def upsert(self, rows: list[dict[str, Any]], embeddings: np.ndarray, model: EmbeddingModel) -> None:
+        self.create(model)
+        records = [
+            {**{name: str(row.get(name) or "") for name in TEXT_FIELDS}, "id": row["id"],
+             "price": float(row.get("price") or 0.0), "embedding": vector.astype(np.float32).tolist()}
+            for row, vector in zip(rows, embeddings)
+        ]
+        self.client.upsert(self.collection, records)
+
+    def row_hashes(self, ids: list[str]) -> dict[str, str]:
+        """row_hash of each of `ids` already stored (to skip unchanged rows when ingesting again)."""
+        if not ids or not self.exists():
+            return {}
+        rows = self.client.query(self.collection, filter=f"id in [{', '.join(quote(i) for i in ids)}]",
+                                 output_fields=["id", "row_hash"])
+        return {row["id"]: row["row_hash"] for row in rows}
+
+    def count(self) -> int:
+        if not self.exists():
+            return 0
+        return int(self.client.query(self.collection, output_fields=["count(*)"])[0]["count(*)"])
+
+    def ids(self) -> list[str]:
+        """Every stored product id (duplicates would show here: the tests use it)."""
+        iterator = self.client.query_iterator(self.collection, batch_size=1000, output_fields=["id"])
+        ids: list[str] = []
+        while batch := iterator.next():
+            ids.extend(row["id"] for row in batch)
+        iterator.close()
+        return ids
+
+    def attribute_values(self, limit: int = 16384) -> dict[str, list[str]]:
+        """Distinct values of each filterable field (for the dashboard's filter widgets)."""
+        if not self.exists():
+            return {name: [] for name in FILTER_FIELDS}
+        rows = self.client.query(self.collection, filter="", output_fields=list(FILTER_FIELDS), limit=limit)
+        return {name: sorted({row[name] for row in rows if row[name]}) for name in FILTER_FIELDS}
+
+    def search(self, vector: np.ndarray, model: EmbeddingModel, top_k: int = 10, filter_expr: str = "") -> list[Hit]:
+        if not self.exists():
+            raise AtelierError(f"collection {self.collection!r} does not exist yet; ingest a catalog first")
+        self.check_model(model)
+        if not 1 <= top_k <= 1000:
+            raise AtelierError("top_k must be between 1 and 1000")
+        try:
+            results = self.client.search(
+                self.collection, [vector.astype(np.float32).tolist()], limit=top_k, filter=filter_expr,
+                output_fields=OUTPUT_FIELDS, search_params={"metric_type": "COSINE", "params": {"ef": max(64, top_k)}},
+            )
+        except MilvusException as error:
+            raise AtelierError(f"search failed: {error.message}") from error
+        return [Hit(hit["id"], float(hit["distance"]), dict(hit["entity"])) for hit in results[0]]
+
+    def stats(self) -> dict[str, Any]:
+        model = self.recorded_model()
+        info: dict[str, Any] = {"uri": self.uri, "collection": self.collection, "exists": self.exists(),
+                                "rows": self.count(), "embedding_model": json.loads(model.to_json()) if model else None}
+        if info["exists"]:
+            index = self.client.describe_index(self.collection, "embedding")
+            info["index"] = {k: index.get(k) for k in ("index_type", "metric_type", "indexed_rows", "state")}
+        return info

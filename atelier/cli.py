@@ -1,0 +1,227 @@
+"""The `atelier` command line. Heavy imports (torch, open_clip) happen inside the subcommands that need them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+
+from atelier.config import PROFILES, AtelierError, Settings
+from atelier.triton_server import TritonPorts
+
+
+def _add_triton_ports(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--http-port", type=int, default=8000)
+    parser.add_argument("--grpc-port", type=int, default=8001)
+    parser.add_argument("--metrics-port", type=int, default=8002)
+
+
+def _ports(args: argparse.Namespace) -> TritonPorts:
+    return TritonPorts(args.http_port, args.grpc_port, args.metrics_port)
+
+
+def wait_for_interrupt() -> None:
+    """Block until Ctrl-C or SIGTERM."""
+    from atelier.processes import interrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
+    from export.clip import export_clip, load_clip
+    from export.parity import parity_report
+
+    repository = Path(args.model_repository or settings.model_repository)
+    print(f"building the {args.profile} CLIP model {args.model_name or ''}".rstrip(), file=sys.stderr)
+    bundle = load_clip(args.profile, args.model_name, Path(args.checkpoint) if args.checkpoint else None)
+    record = export_clip(bundle, repository)
+    print(f"exported {record['id']} (dim {record['dim']}) to {repository}", file=sys.stderr)
+    report = parity_report(repository)
+    print(json.dumps(report["onnxruntime_vs_torch"]), file=sys.stderr)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
+    from atelier.triton_server import EmbeddedTriton
+
+    repository = Path(args.model_repository or settings.model_repository)
+    server = EmbeddedTriton(repository, settings.home / "triton-runtime", _ports(args),
+                            log_path=settings.home / "logs" / "tritonserver.log")
+    print(f"starting Triton on {repository} ...", file=sys.stderr)
+    server.start()
+    try:
+        print(f"Triton ready: HTTP :{args.http_port}, gRPC :{args.grpc_port}, metrics :{args.metrics_port} "
+              f"(log {server.log_path}); Ctrl-C stops it", file=sys.stderr)
+        wait_for_interrupt()
+    finally:
+        server.stop()
+        print("Triton stopped", file=sys.stderr)
+
+
+def cmd_up(args: argparse.Namespace, settings: Settings) -> None:
+    from atelier.stack import run_stack
+
+    run_stack(settings, _ports(args), dashboard_port=args.port, milvus_port=args.milvus_port,
+              demo_count=args.demo_count)
+
+
+def cmd_demo_catalog(args: argparse.Namespace, settings: Settings) -> None:
+    from atelier.demo_catalog import write_catalog
+
+    out = Path(args.out or settings.demo_catalog_dir)
+    csv_path = write_catalog(out, count=args.count, seed=args.seed)
+    print(csv_path)
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> None:
+    from atelier.catalog_store import CatalogStore
+    from atelier.triton_client import TritonClient
+    from ingest.pipeline import ingest_catalog
+
+    source = Path(args.source)
+    rejects = Path(args.rejects) if args.rejects else settings.home / "rejects" / f"{source.stem}.jsonl"
+    report = ingest_catalog(source, TritonClient(settings.triton_url), CatalogStore(settings.milvus_uri,
+                            settings.collection), rejects, batch_size=args.batch_size, progress=not args.json)
+    summary = report.summary()
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print("\n".join(f"{k}: {v}" for k, v in summary.items()))
+
+
+def _parse_filters(pairs: list[str]) -> dict[str, list[str]]:
+    filters: dict[str, list[str]] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not value:
+            raise AtelierError(f"--filter takes field=value, not {pair!r}")
+        filters.setdefault(name.strip(), []).append(value.strip())
+    return filters
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> None:
+    from atelier.catalog_store import CatalogStore
+    from atelier.search import CatalogSearch, Query
+    from atelier.triton_client import TritonClient
+
+    image = Path(args.image).read_bytes() if args.image else None
+    query = Query(text=args.text or "", image=image, image_weight=args.image_weight,
+                  equals=_parse_filters(args.filter), min_price=args.min_price, max_price=args.max_price,
+                  top_k=args.top_k)
+    search = CatalogSearch(TritonClient(settings.triton_url), CatalogStore(settings.milvus_uri, settings.collection))
+    hits = search.search(query)
+    if args.json:
+        print(json.dumps([{"id": h.id, "score": h.score, **h.fields} for h in hits]))
+        return
+    for rank, hit in enumerate(hits, 1):
+        f = hit.fields
+        print(f"{rank:>2}. {hit.score:.3f}  {hit.id}  {f['title']}  [{f['category']}, {f['color']}, "
+              f"{f['pattern']}, {f['price']:.2f}]")
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> None:
+    from export.parity import parity_report
+
+    repository = Path(args.model_repository or settings.model_repository)
+    report = parity_report(repository, None if args.no_triton else settings.triton_url)
+    print(json.dumps(report, indent=None if args.json else 2))
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> None:
+    from benchmarks import clip_throughput, search_latency
+
+    out = Path(args.out)
+    if args.what == "clip":
+        result = clip_throughput.run(settings, out, requests=args.requests)
+    else:
+        result = search_latency.run(out, sizes=[int(s) for s in args.sizes.split(",")], dim=args.dim)
+    print(json.dumps(result, indent=2))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="atelier", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("export", help="build a profile's models and write them into the Triton repository")
+    p.add_argument("--profile", choices=PROFILES, help="tiny or full (default: $ATELIER_PROFILE or tiny)")
+    p.add_argument("--model-name", help="open_clip model name or hf-hub id (default: the profile's)")
+    p.add_argument("--checkpoint", help="weights to load (from `atelier train`)")
+    p.add_argument("--model-repository")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("serve", help="run the embedded Triton server in the foreground")
+    _add_triton_ports(p)
+    p.add_argument("--model-repository")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("up", help="the whole demo: export if needed, Triton, Milvus, demo catalog, dashboard")
+    p.add_argument("--port", type=int, default=8501, help="dashboard port")
+    p.add_argument("--milvus-port", type=int, default=19530)
+    p.add_argument("--demo-count", type=int, default=2000, help="products in the demo catalog")
+    _add_triton_ports(p)
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("demo-catalog", help="draw the deterministic demo catalog (images + catalog.csv)")
+    p.add_argument("--out", help="folder (default: $ATELIER_HOME/demo-catalog)")
+    p.add_argument("--count", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_demo_catalog)
+
+    p = sub.add_parser("ingest", help="embed a catalog (CSV, JSONL, Parquet or image folder) into Milvus")
+    p.add_argument("source")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--rejects", help="JSONL file for rejected rows (default: $ATELIER_HOME/rejects/<name>.jsonl)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON document")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("search", help="search the catalog by text, image or both")
+    p.add_argument("--text")
+    p.add_argument("--image", help="path of a query image")
+    p.add_argument("--image-weight", type=float, default=0.5, help="weight of the image when both are given")
+    p.add_argument("--filter", action="append", default=[], metavar="FIELD=VALUE",
+                   help="repeatable; values of one field are OR-ed, fields AND-ed")
+    p.add_argument("--min-price", type=float)
+    p.add_argument("--max-price", type=float)
+    p.add_argument("--top-k", type=int, default=10)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("eval", help="evaluations; `parity`: PyTorch vs ONNX Runtime vs live Triton")
+    p.add_argument("what", choices=["parity"])
+    p.add_argument("--model-repository")
+    p.add_argument("--no-triton", action="store_true", help="compare PyTorch and ONNX Runtime only")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", help="benchmarks: clip throughput through Triton, search latency in Milvus")
+    p.add_argument("what", choices=["clip", "search"])
+    p.add_argument("--out", default="benchmarks/results")
+    p.add_argument("--requests", type=int, default=256, help="clip: requests per measurement")
+    p.add_argument("--sizes", default="10000,100000", help="search: collection sizes")
+    p.add_argument("--dim", type=int, default=128, help="search: embedding dimension")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+        if args.command == "export":
+            args.profile = args.profile or settings.profile
+        args.func(args, settings)
+    except AtelierError as error:
+        print(f"atelier: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

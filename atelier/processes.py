@@ -1,0 +1,91 @@
+"""Background services started by `atelier up` and the tests: Milvus Lite's gRPC server and the dashboard."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from atelier.config import REPO_ROOT, AtelierError
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def interrupt(*_: object) -> None:
+    """A signal handler that stops the foreground command as Ctrl-C does (used for SIGTERM)."""
+    raise KeyboardInterrupt
+
+
+class Service:
+    """A child process that is ready when `probe()` says so, stopped with SIGINT then SIGKILL."""
+
+    def __init__(self, name: str, command: list[str], port: int, log_path: Path,
+                 env: dict[str, str] | None = None, probe: Callable[[], bool] | None = None) -> None:
+        self.name, self.command, self.port, self.log_path = name, command, port, log_path
+        self.env = {**os.environ, **(env or {})}
+        self.probe = probe or (lambda: port_in_use(port))
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 120.0) -> None:
+        if port_in_use(self.port):
+            raise AtelierError(f"{self.name}: port {self.port} is already in use; pick another port")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "wb")  # noqa: SIM115 - the child writes to it for its whole life
+        self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, env=self.env,
+                                        cwd=REPO_ROOT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                tail = self.log_path.read_text(errors="replace")[-2000:]
+                raise AtelierError(f"{self.name} exited with code {self.process.returncode}:\n{tail}")
+            try:
+                if self.probe():
+                    return
+            except Exception:  # not answering yet
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise AtelierError(f"{self.name} did not become ready in {timeout:.0f}s; see {self.log_path}")
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if not self.running():
+            return
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+def milvus_lite_server(data_dir: Path, port: int, log_path: Path) -> Service:
+    """Milvus Lite behind gRPC, so the dashboard and ingest share one database (a .db opens in one process)."""
+
+    def probe() -> bool:
+        from pymilvus import MilvusClient
+
+        MilvusClient(f"http://127.0.0.1:{port}").list_collections()
+        return True
+
+    command = [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(data_dir),
+               "--host", "127.0.0.1", "--port", str(port)]
+    return Service("milvus-lite", command, port, log_path, probe=probe)
+
+
+def dashboard(port: int, env: dict[str, str], log_path: Path) -> Service:
+    command = [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "dashboard" / "app.py"),
+               "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+               "--browser.gatherUsageStats", "false"]
+    return Service("dashboard", command, port, log_path, env=env)

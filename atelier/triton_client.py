@@ -1,0 +1,98 @@
+"""gRPC client for the embedding models of the contract (clip_text, clip_image) and server status."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import tritonclient.grpc as triton_grpc
+from tritonclient.utils import InferenceServerException
+
+from atelier.config import AtelierError
+
+MAX_BATCH = 64  # the max_batch_size of clip_text and clip_image
+
+
+@dataclass(frozen=True)
+class EmbeddingModel:
+    """Which model produced an embedding: recorded by the catalog to refuse mixing models."""
+
+    id: str
+    weights_sha256: str
+    dim: int
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> EmbeddingModel:
+        record = json.loads(text)
+        return cls(str(record["id"]), str(record["weights_sha256"]), int(record["dim"]))
+
+    def to_json(self) -> str:
+        return json.dumps({"id": self.id, "weights_sha256": self.weights_sha256, "dim": self.dim}, sort_keys=True)
+
+    def __str__(self) -> str:
+        return f"{self.id} (weights {self.weights_sha256[:12]}, dim {self.dim})"
+
+
+class TritonClient:
+    def __init__(self, url: str, timeout_s: float = 60.0) -> None:
+        self.url = url
+        self.timeout_s = timeout_s
+        self._client = triton_grpc.InferenceServerClient(url)
+
+    def _infer(self, model: str, input_name: str, items: list) -> tuple[np.ndarray, EmbeddingModel]:
+        tensor = triton_grpc.InferInput(input_name, [len(items), 1], "BYTES")
+        tensor.set_data_from_numpy(np.array(items, dtype=np.object_).reshape(-1, 1))
+        try:
+            result = self._client.infer(model, [tensor], client_timeout=self.timeout_s)
+        except InferenceServerException as error:
+            status = error.status() or ""
+            if "UNAVAILABLE" in status or "DEADLINE" in status:
+                raise AtelierError(
+                    f"Triton is not reachable at {self.url} ({error.message()}); "
+                    "start it with `atelier serve` or `atelier up`"
+                ) from error
+            raise AtelierError(f"{model}: {error.message()}") from error
+        return result.as_numpy("embedding"), EmbeddingModel.from_json(result.as_numpy("model_info")[0][0])
+
+    def _embed(self, model: str, input_name: str, items: list) -> tuple[np.ndarray, EmbeddingModel]:
+        if not items:
+            raise AtelierError(f"{model}: nothing to embed")
+        chunks, used = [], set()
+        for start in range(0, len(items), MAX_BATCH):
+            embeddings, embedding_model = self._infer(model, input_name, items[start : start + MAX_BATCH])
+            chunks.append(embeddings)
+            used.add(embedding_model)
+        if len(used) > 1:  # the server was re-exported mid-call
+            raise AtelierError(f"{model} changed while embedding: {', '.join(map(str, used))}")
+        return np.concatenate(chunks), used.pop()
+
+    def embed_texts(self, texts: list[str]) -> tuple[np.ndarray, EmbeddingModel]:
+        """L2-normalised text embeddings [N, D] and the model that made them."""
+        return self._embed("clip_text", "text", [t.encode("utf-8") for t in texts])
+
+    def embed_images(self, images: list[bytes]) -> tuple[np.ndarray, EmbeddingModel]:
+        """L2-normalised embeddings [N, D] of encoded images (PNG/JPEG/WebP bytes)."""
+        return self._embed("clip_image", "image", list(images))
+
+    def embedding_model(self) -> EmbeddingModel:
+        """The model Triton serves now (asks clip_text with a probe text)."""
+        return self.embed_texts(["a product"])[1]
+
+    def models(self) -> list[dict]:
+        """Every model in the repository with its version, state and readiness reason."""
+        try:
+            index = self._client.get_model_repository_index(as_json=True).get("models", [])
+        except InferenceServerException as error:
+            raise AtelierError(f"Triton is not reachable at {self.url} ({error.message()})") from error
+        return [
+            {"name": m["name"], "version": m.get("version", ""), "state": m.get("state", ""),
+             "reason": m.get("reason", "")}
+            for m in index
+        ]
+
+    def is_ready(self) -> bool:
+        try:
+            return self._client.is_server_ready()
+        except InferenceServerException:
+            return False

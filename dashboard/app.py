@@ -1,0 +1,11 @@
+"""Atelier dashboard: `streamlit run dashboard/app.py`. One module per page under dashboard/views/."""
+
+import streamlit as st
+
+st.set_page_config(page_title="Atelier", page_icon=":material/checkroom:", layout="wide")
+
+pages = [
+    st.Page("views/discover.py", title="Discover", icon=":material/search:", default=True),
+    st.Page("views/system.py", title="System", icon=":material/monitor_heart:"),
+]
+st.navigation(pages).run()

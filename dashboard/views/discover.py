@@ -1,0 +1,98 @@
+"""Discover: catalog search by text, by image, or both with a weighting slider, plus attribute filters."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from atelier.config import AtelierError
+from atelier.search import Query
+from dashboard import services
+from ingest.fetch import load_images
+
+COLUMNS = 5
+FILTERS = ("category", "color", "pattern", "brand")
+
+
+def use_as_query(hit_id: str, image_uri: str) -> None:
+    st.session_state.similar = {"id": hit_id, "image_uri": image_uri}
+
+
+def query_image(upload) -> tuple[bytes | None, str]:
+    """The query image (an upload wins over "find similar") and a label for it."""
+    if upload is not None:
+        return upload.getvalue(), upload.name
+    similar = st.session_state.get("similar")
+    if similar:
+        data = load_images([similar["image_uri"]])[0]
+        if isinstance(data, bytes):
+            return data, f"similar to {similar['id']}"
+        st.warning(f"cannot load the image of {similar['id']}: {data}")
+    return None, ""
+
+
+def filter_widgets() -> tuple[dict[str, list[str]], float | None, float | None, int]:
+    with st.sidebar:
+        st.subheader("Filters")
+        try:
+            values = services.attribute_values()
+        except AtelierError as error:
+            st.error(str(error))
+            values = {}
+        equals = {name: st.multiselect(name.capitalize(), values.get(name, []), key=f"filter-{name}")
+                  for name in FILTERS}
+        min_price = st.number_input("Min price", min_value=0.0, value=None, step=5.0, key="min-price")
+        max_price = st.number_input("Max price", min_value=0.0, value=None, step=5.0, key="max-price")
+        top_k = st.slider("Results", 5, 50, 20, step=5, key="top-k")
+    return {k: v for k, v in equals.items() if v}, min_price, max_price, top_k
+
+
+def show_results(hits: list) -> None:
+    st.caption(f"{len(hits)} products")
+    for row_start in range(0, len(hits), COLUMNS):
+        for column, hit in zip(st.columns(COLUMNS), hits[row_start : row_start + COLUMNS]):
+            with column, st.container(border=True):
+                fields = hit.fields
+                st.image(fields["image_uri"], width="stretch")
+                st.markdown(f"**{fields['title']}**")
+                st.caption(f"{fields['category']} · {fields['color']} · {fields['pattern']} · "
+                           f"{fields['brand']} · {fields['price']:.2f}")
+                st.caption(f"score {hit.score:.3f} · {hit.id}")
+                st.button("Find similar", key=f"similar-{hit.id}", on_click=use_as_query,
+                          args=(hit.id, fields["image_uri"]), width="stretch")
+
+
+st.title("Discover")
+st.write("Search the catalog by a description, an image, or both.")
+text_column, image_column = st.columns([3, 2])
+with text_column:
+    text = st.text_input("Describe it", placeholder="a red striped shirt", key="query-text")
+with image_column:
+    upload = st.file_uploader("…or search by image", type=["png", "jpg", "jpeg", "webp"], key="query-image")
+image, image_label = query_image(upload)
+equals, min_price, max_price, top_k = filter_widgets()
+
+image_weight = 0.5
+if image is not None:
+    preview, controls = st.columns([1, 4])
+    preview.image(image, caption=image_label, width=120)
+    if st.session_state.get("similar") and upload is None:
+        controls.button("Clear image", on_click=st.session_state.pop, args=("similar", None))
+    if text.strip():
+        image_weight = controls.slider("Weighting: text ← → image", 0.0, 1.0, 0.5, 0.05, key="image-weight",
+                                       help="0 searches by the text only, 1 by the image only")
+
+if text.strip() or image is not None:
+    query = Query(text=text, image=image, image_weight=image_weight, equals=equals, min_price=min_price,
+                  max_price=max_price, top_k=top_k)
+    try:
+        with st.spinner("Searching…"):
+            hits = services.catalog_search().search(query)
+    except AtelierError as error:
+        st.error(str(error))
+    else:
+        if hits:
+            show_results(hits)
+        else:
+            st.info("No products match these filters.")
+else:
+    st.info("Type a description or upload an image to search.")

@@ -1,0 +1,35 @@
+"""System: the Triton models and their readiness, and the catalog collection in Milvus."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from atelier.config import AtelierError
+from dashboard import services
+
+st.title("System")
+settings = services.settings()
+triton_column, milvus_column = st.columns(2)
+
+with triton_column:
+    st.subheader("Triton")
+    st.caption(f"gRPC {settings.triton_url}")
+    try:
+        models = services.triton().models()
+        ready = sum(model["state"] == "READY" for model in models)
+        st.metric("Models ready", f"{ready} / {len(models)}")
+        st.dataframe(pd.DataFrame(models), hide_index=True, width="stretch")
+        st.caption(f"Embedding model served: {services.triton().embedding_model()}")
+    except AtelierError as error:
+        st.error(str(error))
+
+with milvus_column:
+    st.subheader("Milvus")
+    st.caption(f"{settings.milvus_uri} · collection {settings.collection}")
+    try:
+        stats = services.store().stats()
+        st.metric("Products", stats["rows"])
+        st.json({k: v for k, v in stats.items() if k not in ("uri", "collection", "rows")})
+    except AtelierError as error:
+        st.error(str(error))

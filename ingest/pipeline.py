@@ -1,0 +1,101 @@
+"""sources -> validate -> fetch images -> embed through Triton -> upsert into Milvus.
+
+Idempotent and resumable: products are upserted by id, and a row whose stored `row_hash` equals
+its current one is skipped before any image is fetched. A run killed midway loses at most the
+batch in flight; running it again skips what was stored and finishes the rest.
+Rejects (malformed rows, unreadable images) go to a JSONL file with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from atelier.catalog_store import CatalogStore
+from atelier.config import AtelierError
+from atelier.triton_client import TritonClient
+from ingest.fetch import load_images
+from ingest.sources import Reject, read_catalog
+
+
+@dataclass
+class IngestReport:
+    rows: int = 0
+    unchanged: int = 0
+    upserted: int = 0
+    rejected: int = 0
+    rejects_path: str = ""
+    collection_rows: int = 0
+    embedding_model: str = ""
+    rejects: list[Reject] = field(default_factory=list, repr=False)
+
+    def summary(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k != "rejects"}
+
+
+def _embed_batch(triton: TritonClient, rows: list[dict], images: list[bytes], report: IngestReport):
+    """Embed a batch; if Triton refuses it, retry one by one so only the bad images are rejected."""
+    try:
+        embeddings, model = triton.embed_images(images)
+        return rows, embeddings, model
+    except AtelierError:
+        if len(rows) == 1:
+            raise
+    kept, vectors, model = [], [], None
+    for row, image in zip(rows, images):
+        try:
+            embedding, model = triton.embed_images([image])
+        except AtelierError as error:
+            report.rejects.append(Reject(0, f"image rejected by clip_image: {error}", row))
+            continue
+        kept.append(row)
+        vectors.append(embedding[0])
+    return kept, vectors, model
+
+
+def ingest_catalog(
+    source: Path,
+    triton: TritonClient,
+    store: CatalogStore,
+    rejects_path: Path,
+    batch_size: int = 64,
+    concurrency: int = 16,
+    progress: bool = True,
+) -> IngestReport:
+    rows, rejects = read_catalog(source)
+    report = IngestReport(rows=len(rows) + len(rejects), rejects=list(rejects))
+    model = triton.embedding_model()
+    store.check_model(model)
+    report.embedding_model = str(model)
+    with tqdm(total=len(rows), desc=f"ingest {Path(source).name}", unit="row", disable=not progress) as bar:
+        for start in range(0, len(rows), batch_size):
+            batch = rows[start : start + batch_size]
+            stored = store.row_hashes([row["id"] for row in batch])
+            todo = [row for row in batch if stored.get(row["id"]) != row["row_hash"]]
+            report.unchanged += len(batch) - len(todo)
+            if todo:
+                loaded = load_images([row["image_uri"] for row in todo], concurrency=concurrency)
+                good = [(row, data) for row, data in zip(todo, loaded) if isinstance(data, bytes)]
+                report.rejects.extend(Reject(0, data, row) for row, data in zip(todo, loaded)
+                                      if isinstance(data, str))
+                if good:
+                    kept, vectors, batch_model = _embed_batch(triton, *map(list, zip(*good)), report)
+                    if kept:
+                        if batch_model != model:
+                            raise AtelierError(f"Triton's embedding model changed during ingest: {model} -> "
+                                               f"{batch_model}")
+                        store.upsert(kept, vectors, model)
+                        report.upserted += len(kept)
+            bar.update(len(batch))
+    report.rejected = len(report.rejects)
+    report.rejects_path = str(rejects_path)
+    rejects_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(rejects_path, "w", encoding="utf-8") as f:
+        for reject in report.rejects:
+            f.write(json.dumps({"line": reject.line, "reason": reject.reason, "row": reject.row}, default=str) + "\n")
+    report.collection_rows = store.count()
+    return report

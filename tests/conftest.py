@@ -1,0 +1,85 @@
+"""Shared fixtures: the real embedded Triton server, a real Milvus Lite server, the demo catalog.
+
+Everything is session-scoped and lives in temporary folders: the committed model repository is
+copied and the tiny profile exported into the copy, so tests never touch the working tree.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from atelier.catalog_store import CatalogStore
+from atelier.config import REPO_ROOT
+from atelier.processes import Service, milvus_lite_server
+from atelier.triton_client import TritonClient
+from atelier.triton_server import EmbeddedTriton, TritonPorts
+
+DEMO_COUNT = 150
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def copy_repository(destination: Path) -> Path:
+    """The committed model repository (configs and Python models only), unexported."""
+    return Path(shutil.copytree(REPO_ROOT / "model_repository", destination,
+                                ignore=shutil.ignore_patterns("*.onnx", "*.json", "__pycache__")))
+
+
+@pytest.fixture(scope="session")
+def model_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from export.clip import export_clip, load_clip
+
+    repository = copy_repository(tmp_path_factory.mktemp("export") / "model_repository")
+    export_clip(load_clip("tiny"), repository)
+    return repository
+
+
+@pytest.fixture(scope="session")
+def triton_server(model_repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedTriton]:
+    work = tmp_path_factory.mktemp("triton")
+    server = EmbeddedTriton(model_repository, work / "runtime", TritonPorts(free_port(), free_port(), free_port()))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def triton(triton_server: EmbeddedTriton) -> TritonClient:
+    return TritonClient(triton_server.grpc_url)
+
+
+@pytest.fixture(scope="session")
+def milvus_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    work = tmp_path_factory.mktemp("milvus")
+    port = free_port()
+    server: Service = milvus_lite_server(work / "data", port, work / "milvus.log")
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def demo_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from atelier.demo_catalog import write_catalog
+
+    return write_catalog(tmp_path_factory.mktemp("demo"), count=DEMO_COUNT, progress=False)
+
+
+@pytest.fixture(scope="session")
+def demo_store(triton: TritonClient, milvus_uri: str, demo_csv: Path, tmp_path_factory) -> CatalogStore:
+    """The demo catalog ingested into the `demo` collection."""
+    from ingest.pipeline import ingest_catalog
+
+    store = CatalogStore(milvus_uri, "demo")
+    report = ingest_catalog(demo_csv, triton, store, tmp_path_factory.mktemp("rejects") / "r.jsonl", progress=False)
+    assert report.upserted == DEMO_COUNT and report.rejected == 0
+    return store

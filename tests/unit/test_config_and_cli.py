@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import pytest
+
+from atelier.cli import _parse_filters, main
+from atelier.config import AtelierError, Settings
+from atelier.triton_server import missing_exports
+from tests.conftest import copy_repository
+
+
+def test_settings_from_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("ATELIER_HOME", str(tmp_path))
+    monkeypatch.setenv("ATELIER_TRITON_URL", "triton:9001")
+    monkeypatch.delenv("ATELIER_MILVUS_URI", raising=False)
+    settings = Settings()
+    assert settings.triton_url == "triton:9001"
+    assert settings.milvus_uri == str(tmp_path / "milvus" / "catalog.db")
+
+
+def test_unknown_profile_is_refused(monkeypatch):
+    monkeypatch.setenv("ATELIER_PROFILE", "huge")
+    with pytest.raises(AtelierError, match="ATELIER_PROFILE must be one of"):
+        Settings()
+
+
+def test_filter_flags_group_values_by_field():
+    assert _parse_filters(["color=red", "color=navy", "category=tops"]) == {
+        "color": ["red", "navy"], "category": ["tops"]}
+    with pytest.raises(AtelierError, match="field=value"):
+        _parse_filters(["color"])
+
+
+def test_missing_exports_lists_every_unexported_model(tmp_path):
+    repository = copy_repository(tmp_path / "repo")
+    assert missing_exports(repository) == ["clip_image", "clip_image_encoder", "clip_text", "clip_text_encoder"]
+
+
+def test_cli_reports_errors_without_traceback(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("ATELIER_TRITON_URL", "localhost:1")
+    monkeypatch.setenv("ATELIER_MILVUS_URI", str(tmp_path / "m.db"))
+    assert main(["search"]) == 1
+    assert "give a text, an image, or both" in capsys.readouterr().err
