@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -27,10 +28,8 @@ def wait_for_interrupt() -> None:
     from atelier.processes import interrupt
 
     signal.signal(signal.SIGTERM, interrupt)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         signal.pause()
-    except KeyboardInterrupt:
-        pass
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> None:

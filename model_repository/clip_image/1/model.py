@@ -99,7 +99,8 @@ class TritonPythonModel:
             try:
                 decoded = [self.preprocess(decode_image(item)) for item in raw]
             except ValueError as error:
-                responses[index] = pb_utils.InferenceResponse(error=pb_utils.TritonError(str(error), pb_utils.TritonError.INVALID_ARG))
+                invalid = pb_utils.TritonError(str(error), pb_utils.TritonError.INVALID_ARG)
+                responses[index] = pb_utils.InferenceResponse(error=invalid)
                 continue
             pixels.extend(decoded)
             owners.extend([index] * len(decoded))

@@ -60,7 +60,8 @@ class TritonPythonModel:
             try:
                 decoded = [decode_text(item) for item in raw]
             except ValueError as error:
-                responses[index] = pb_utils.InferenceResponse(error=pb_utils.TritonError(str(error), pb_utils.TritonError.INVALID_ARG))
+                invalid = pb_utils.TritonError(str(error), pb_utils.TritonError.INVALID_ARG)
+                responses[index] = pb_utils.InferenceResponse(error=invalid)
                 continue
             texts.extend(decoded)
             owners.extend([index] * len(decoded))

@@ -1,0 +1,122 @@
+"""Search latency of the embedded catalog (Milvus Lite, HNSW, cosine) at several collection sizes.
+
+For each size a fresh collection is filled with random unit vectors and demo-like attributes
+through the same CatalogStore code the product uses. Reported per size: p50/p99 of single-query
+search, unfiltered and with an attribute filter, recall@10 of HNSW against exact search, and the
+baseline measured in the same run: exact brute-force search with numpy over the same vectors.
+
+    atelier bench search [--sizes 10000,100000] [--dim 128]   -> benchmarks/results/search_latency.{json,png}
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from atelier.catalog_store import CatalogStore, build_filter
+from atelier.triton_client import EmbeddingModel
+
+QUERIES = 200
+CATEGORIES = ("tops", "dresses", "bottoms", "outerwear")
+COLOURS = ("black", "white", "red", "navy", "sage", "beige")
+
+
+def _unit(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
+    vectors = rng.standard_normal((n, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def _percentiles(samples_s: list[float]) -> dict[str, float]:
+    ms = np.asarray(samples_s) * 1000
+    return {"p50_ms": round(float(np.percentile(ms, 50)), 3), "p99_ms": round(float(np.percentile(ms, 99)), 3)}
+
+
+def _fill(store: CatalogStore, vectors: np.ndarray, model: EmbeddingModel, rng: np.random.Generator) -> None:
+    chunk = 5000
+    for start in tqdm(range(0, len(vectors), chunk), desc=f"insert {len(vectors)}", leave=False):
+        rows = [{"id": f"p{i}", "title": f"product {i}", "category": CATEGORIES[i % 4],
+                 "color": COLOURS[int(rng.integers(len(COLOURS)))], "price": float(i % 200), "image_uri": ""}
+                for i in range(start, min(start + chunk, len(vectors)))]
+        store.upsert(rows, vectors[start : start + len(rows)], model)
+    store.client.flush(store.collection)
+
+
+def measure(size: int, dim: int, work: Path) -> dict[str, Any]:
+    rng = np.random.default_rng(size)
+    vectors = _unit(rng, size, dim)
+    queries = _unit(rng, QUERIES, dim)
+    model = EmbeddingModel("bench-random", "0" * 64, dim)
+    store = CatalogStore(str(work / f"bench_{size}.db"), "bench")
+    start = time.perf_counter()
+    _fill(store, vectors, model, rng)
+    fill_s = time.perf_counter() - start
+
+    store.search(queries[0], model, top_k=10)  # loads the index
+    plain, filtered, recalls = [], [], []
+    expr = build_filter({"category": ["dresses"], "color": ["red", "navy"]})
+    for query in queries:
+        start = time.perf_counter()
+        hits = store.search(query, model, top_k=10)
+        plain.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        store.search(query, model, top_k=10, filter_expr=expr)
+        filtered.append(time.perf_counter() - start)
+        exact = np.argsort(-(vectors @ query))[:10]
+        recalls.append(len({f"p{i}" for i in exact} & {h.id for h in hits}) / 10)
+
+    exact_times = []
+    for query in queries:
+        start = time.perf_counter()
+        np.argpartition(-(vectors @ query), 10)[:10]
+        exact_times.append(time.perf_counter() - start)
+    result = {
+        "rows": size, "dim": dim, "fill_s": round(fill_s, 1),
+        "milvus_lite_hnsw": _percentiles(plain), "milvus_lite_hnsw_filtered": _percentiles(filtered),
+        "recall_at_10_vs_exact": round(float(np.mean(recalls)), 4),
+        "baseline_numpy_exact": _percentiles(exact_times),
+    }
+    result["p50_ratio_vs_numpy_exact"] = round(result["milvus_lite_hnsw"]["p50_ms"]
+                                               / max(result["baseline_numpy_exact"]["p50_ms"], 1e-6), 2)
+    store.client.close()
+    return result
+
+
+def run(out: Path, sizes: list[int], dim: int = 128) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as work:
+        results = [measure(size, dim, Path(work)) for size in tqdm(sizes, desc="bench search")]
+    report = {"benchmark": "search_latency", "queries_per_size": QUERIES, "top_k": 10,
+              "machine": {"platform": platform.platform()}, "results": results}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "search_latency.json").write_text(json.dumps(report, indent=2))
+    _plot(report, out / "search_latency.png")
+    return report
+
+
+def _plot(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r["rows"] for r in report["results"]]
+    fig, axis = plt.subplots(figsize=(7, 4))
+    for key, label in (("milvus_lite_hnsw", "Milvus Lite HNSW"), ("milvus_lite_hnsw_filtered", "HNSW + filter"),
+                       ("baseline_numpy_exact", "numpy exact (baseline)")):
+        axis.plot(rows, [r[key]["p50_ms"] for r in report["results"]], marker="o", label=f"{label} p50")
+        axis.plot(rows, [r[key]["p99_ms"] for r in report["results"]], marker="x", linestyle="--",
+                  label=f"{label} p99")
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set_xlabel("rows")
+    axis.set_ylabel("latency (ms)")
+    axis.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
