@@ -27,7 +27,7 @@ TEXT_FIELDS = {
     "source": 256, "image_uri": 2048, "row_hash": 64,
 }
 FILTER_FIELDS = ("category", "garment", "color", "pattern", "brand", "source")
-OUTPUT_FIELDS = [*TEXT_FIELDS, "price"]
+OUTPUT_FIELDS = [name for name in TEXT_FIELDS if name != "row_hash"] + ["price"]
 ID_MAX_LENGTH = 128
 
 
@@ -172,7 +172,10 @@ class CatalogStore:
             )
         except MilvusException as error:
             raise AtelierError(f"search failed: {error.message}") from error
-        return [Hit(hit["id"], float(hit["distance"]), dict(hit["entity"])) for hit in results[0]]
+        hits = [Hit(hit["id"], float(hit["distance"]), dict(hit["entity"])) for hit in results[0]]
+        for hit in hits:
+            hit.fields["price"] = round(hit.fields["price"], 2)  # stored as float32
+        return hits
 
     def stats(self) -> dict[str, Any]:
         model = self.recorded_model()

@@ -5,7 +5,8 @@
 | ATELIER_HOME          | <repo>/.atelier  (runtime state and data) |
 | ATELIER_PROFILE       | tiny                                      |
 | ATELIER_TRITON_URL    | localhost:8001   (gRPC)                   |
-| ATELIER_MILVUS_URI    | <home>/milvus/catalog.db (Milvus Lite)    |
+| ATELIER_MILVUS_URI    | <home>/milvus/catalog.db (Milvus Lite), or |
+|                       | the server `atelier up` runs for that file |
 | ATELIER_COLLECTION    | catalog                                   |
 | ATELIER_MODEL_REPOSITORY | <repo>/model_repository                |
 """
@@ -44,7 +45,27 @@ class Settings:
         if self.profile not in PROFILES:
             raise AtelierError(f"ATELIER_PROFILE must be one of {PROFILES}, not {self.profile!r}")
         if not self.milvus_uri:
-            object.__setattr__(self, "milvus_uri", str(self.home / "milvus" / "catalog.db"))
+            object.__setattr__(self, "milvus_uri", self._default_milvus_uri())
+
+    @property
+    def milvus_lite_file(self) -> Path:
+        return self.home / "milvus" / "catalog.db"
+
+    @property
+    def milvus_endpoint_file(self) -> Path:
+        """Written by `atelier up` while it serves the Lite file over gRPC."""
+        return self.home / "milvus" / "server-uri"
+
+    def _default_milvus_uri(self) -> str:
+        """The Lite file, or the server `atelier up` runs for it while it runs (a .db opens in one process)."""
+        from atelier.processes import port_in_use
+
+        endpoint = self.milvus_endpoint_file
+        if endpoint.exists():
+            uri = endpoint.read_text().strip()
+            if port_in_use(int(uri.rsplit(":", 1)[1])):
+                return uri
+        return str(self.milvus_lite_file)
 
     @property
     def demo_catalog_dir(self) -> Path:

@@ -71,7 +71,11 @@ class Service:
 
 
 def milvus_lite_server(data_dir: Path, port: int, log_path: Path) -> Service:
-    """Milvus Lite behind gRPC, so the dashboard and ingest share one database (a .db opens in one process)."""
+    """Milvus Lite behind gRPC, so several processes share one database (a .db opens in one process).
+
+    `data_dir` is the `.db` path itself: Milvus Lite uses that folder for a local `MilvusClient(path)`
+    too, so the same data is seen with or without the server.
+    """
 
     def probe() -> bool:
         from pymilvus import MilvusClient

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -62,13 +63,14 @@ def run_stack(settings: Settings, ports: TritonPorts, dashboard_port: int, milvu
         say("starting Triton ...")
         triton.start()
         services.append(triton)
-        milvus_uri = settings.milvus_uri
-        if "://" not in milvus_uri:  # a Lite file: serve it so the dashboard and ingest can share it
-            milvus = processes.milvus_lite_server(Path(milvus_uri).parent, milvus_port, logs / "milvus.log")
+        milvus_uri = os.environ.get("ATELIER_MILVUS_URI", "").strip() or str(settings.milvus_lite_file)
+        if "://" not in milvus_uri:  # a Lite file: serve it so the dashboard, CLI and ingest can share it
+            milvus = processes.milvus_lite_server(Path(milvus_uri), milvus_port, logs / "milvus.log")
             say("starting Milvus Lite ...")
             milvus.start()
             services.append(milvus)
             milvus_uri = f"http://127.0.0.1:{milvus_port}"
+            settings.milvus_endpoint_file.write_text(milvus_uri)  # other `atelier` commands use it meanwhile
         client = TritonClient(triton.grpc_url)
         ensure_catalog(settings, client, CatalogStore(milvus_uri, settings.collection), demo_count)
         env = {"ATELIER_TRITON_URL": triton.grpc_url, "ATELIER_MILVUS_URI": milvus_uri,
@@ -88,4 +90,5 @@ def run_stack(settings: Settings, ports: TritonPorts, dashboard_port: int, milvu
     finally:
         for service in reversed(services):
             service.stop()
+        settings.milvus_endpoint_file.unlink(missing_ok=True)
         say("stopped")

@@ -117,12 +117,16 @@ class EmbeddedTriton:
             f"--metrics-port={self.ports.metrics}",
             "--exit-on-error=true",
             "--strict-readiness=true",
+            "--exit-timeout-secs=10",
             "--log-verbose=0",
         ]
         client = triton_http.InferenceServerClient(f"localhost:{self.ports.http}")
         self.service = Service("tritonserver", command, self.ports.http, self.log_path, env=env,
                                probe=client.is_server_ready)
-        self.service.start(timeout)
+        try:
+            self.service.start(timeout)
+        finally:
+            client.close()  # an open keep-alive connection would hold up shutdown until the exit timeout
 
     def running(self) -> bool:
         return self.service is not None and self.service.running()

@@ -27,8 +27,10 @@ def check_image(data: bytes) -> None:
             if image.width * image.height > MAX_PIXELS:
                 raise ValueError(f"image is {image.width}x{image.height}; at most 40 megapixels")
             image.load()
-    except (UnidentifiedImageError, Image.DecompressionBombError) as error:
-        raise ValueError(f"not a readable image ({error.__class__.__name__})") from error
+    except Image.DecompressionBombError as error:
+        raise ValueError(f"image is too large: {error}") from error
+    except UnidentifiedImageError as error:
+        raise ValueError("image could not be decoded: not a PNG, JPEG or WebP image") from error
     except (OSError, SyntaxError) as error:
         raise ValueError(f"image data is truncated or corrupt ({error})") from error
 

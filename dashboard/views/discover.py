@@ -7,7 +7,7 @@ import streamlit as st
 from atelier.config import AtelierError
 from atelier.search import Query
 from dashboard import services
-from ingest.fetch import load_images
+from ingest.fetch import check_image, load_images
 
 COLUMNS = 5
 FILTERS = ("category", "color", "pattern", "brand")
@@ -20,6 +20,11 @@ def use_as_query(hit_id: str, image_uri: str) -> None:
 def query_image(upload) -> tuple[bytes | None, str]:
     """The query image (an upload wins over "find similar") and a label for it."""
     if upload is not None:
+        try:
+            check_image(upload.getvalue())
+        except ValueError as error:
+            st.error(f"{upload.name}: {error}")
+            return None, ""
         return upload.getvalue(), upload.name
     similar = st.session_state.get("similar")
     if similar:

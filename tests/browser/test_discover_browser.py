@@ -64,7 +64,8 @@ def test_text_image_and_combined_queries_show_product_images(browser, dashboard_
     page.screenshot(path=str(Path(os.environ.get("ATELIER_SCREENSHOTS", tmp_path)) / "discover-text.png"))
 
     product = demo_store.client.query(demo_store.collection, filter='id == "demo-000007"', output_fields=["image_uri"])
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(product[0]["image_uri"])
+    uploader = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    uploader.set_input_files(product[0]["image_uri"])
     page.get_by_text("Weighting: text").wait_for(timeout=60_000)  # both given: the slider appears
     assert wait_for_results(page, 20) >= 20
 
@@ -74,4 +75,11 @@ def test_text_image_and_combined_queries_show_product_images(browser, dashboard_
     first_score = page.get_by_text("score ").first
     expect(first_score).to_have_text(re.compile(r"score 1\.000 · demo-000007"), timeout=60_000)
     page.screenshot(path=str(Path(os.environ.get("ATELIER_SCREENSHOTS", tmp_path)) / "discover-image.png"))
+
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n this is not really a PNG")
+    uploader.set_input_files(str(corrupt))
+    expect(page.get_by_text("image could not be decoded")).to_be_visible(timeout=60_000)
+    uploader.set_input_files(product[0]["image_uri"])  # the next good request still succeeds
+    expect(page.get_by_text("score ").first).to_have_text(re.compile(r"score 1\.000 · demo-000007"), timeout=60_000)
     page.close()
