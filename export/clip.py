@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,11 +130,14 @@ def _export_onnx(module: nn.Module, example: torch.Tensor, input_name: str, path
     path.parent.mkdir(parents=True, exist_ok=True)
     # Traced with grad enabled: under no_grad nn.MultiheadAttention takes a fused fast path
     # (aten::_native_multi_head_attention) that has no ONNX export.
-    torch.onnx.export(
-        module, (example,), str(path), dynamo=False, opset_version=ONNX_OPSET,
-        input_names=[input_name], output_names=["embedding"],
-        dynamic_axes={input_name: {0: "batch"}, "embedding": {0: "batch"}},
-    )
+    with warnings.catch_warnings():  # the tracer's notes on shape checks and index ops do not apply here
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message="Exporting aten::index operator")
+        torch.onnx.export(
+            module, (example,), str(path), dynamo=False, opset_version=ONNX_OPSET,
+            input_names=[input_name], output_names=["embedding"],
+            dynamic_axes={input_name: {0: "batch"}, "embedding": {0: "batch"}},
+        )
 
 
 def export_clip(bundle: ClipBundle, repository: Path) -> dict[str, Any]:
