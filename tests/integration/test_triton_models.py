@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import io
+import os
+import signal
 import socket
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from atelier.config import AtelierError
+from atelier.processes import port_in_use
 from atelier.triton_server import EmbeddedTriton, TritonPorts
 from export.parity import parity_report, png_bytes
 from tests.conftest import copy_repository, free_port
@@ -104,3 +109,21 @@ def test_serve_refuses_an_unexported_repository(tmp_path):
     server = EmbeddedTriton(repository, tmp_path / "rt", TritonPorts(free_port(), free_port(), free_port()))
     with pytest.raises(AtelierError, match="not exported yet .*clip_image_encoder.*atelier export"):
         server.start()
+
+
+def test_atelier_serve_reports_ports_and_stops_cleanly(model_repository, tmp_path):
+    http, grpc, metrics = free_port(), free_port(), free_port()
+    env = {**os.environ, "ATELIER_MODEL_REPOSITORY": str(model_repository), "ATELIER_HOME": str(tmp_path)}
+    command = [sys.executable, "-m", "atelier.cli", "serve", "--http-port", str(http), "--grpc-port", str(grpc),
+               "--metrics-port", str(metrics)]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        if "Triton ready" in line:
+            break
+    assert f"gRPC :{grpc}" in lines[-1] and port_in_use(grpc)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=30) == 0
+    assert "Triton stopped" in process.stderr.read()
+    assert not port_in_use(grpc) and not port_in_use(http)
