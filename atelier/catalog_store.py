@@ -138,10 +138,14 @@ class CatalogStore:
                                  output_fields=["id", "row_hash"])
         return {row["id"]: row["row_hash"] for row in rows}
 
-    def count(self) -> int:
+    def count(self, filter_expr: str = "") -> int:
         if not self.exists():
             return 0
-        return int(self.client.query(self.collection, output_fields=["count(*)"])[0]["count(*)"])
+        rows = self.client.query(self.collection, filter=filter_expr, output_fields=["count(*)"])
+        return int(rows[0]["count(*)"])
+
+    def drop(self) -> None:
+        self.client.drop_collection(self.collection)
 
     def ids(self) -> list[str]:
         """Every stored product id (duplicates would show here: the tests use it)."""

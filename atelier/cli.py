@@ -123,11 +123,39 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> None:
               f"{f['pattern']}, {f['price']:.2f}]")
 
 
-def cmd_eval(args: argparse.Namespace, settings: Settings) -> None:
-    from export.parity import parity_report
+def _catalog_or_demo(path: str | None, settings: Settings) -> Path:
+    if path:
+        return Path(path)
+    from atelier.demo_catalog import write_catalog
 
-    repository = Path(args.model_repository or settings.model_repository)
-    report = parity_report(repository, None if args.no_triton else settings.triton_url)
+    return write_catalog(settings.demo_catalog_dir)
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> None:
+    from training.clip_metric import TrainConfig, train_clip
+
+    catalog = _catalog_or_demo(args.catalog, settings)
+    out = Path(args.out) if args.out else settings.home / "models" / f"clip-{catalog.parent.name}"
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None}
+    checkpoint = train_clip(catalog, out, TrainConfig(**overrides), profile=settings.profile,
+                            resume=not args.no_resume)
+    print(checkpoint)
+    print(f"export it with: atelier export --profile {settings.profile} --checkpoint {checkpoint}", file=sys.stderr)
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> None:
+    if args.what == "parity":
+        from export.parity import parity_report
+
+        repository = Path(args.model_repository or settings.model_repository)
+        report = parity_report(repository, None if args.no_triton else settings.triton_url)
+    else:
+        from training.evaluate import evaluate_retrieval, write_report
+
+        checkpoint = Path(args.checkpoint) if args.checkpoint else None
+        report = evaluate_retrieval(_catalog_or_demo(args.catalog, settings), checkpoint, seed=args.seed,
+                                    profile=settings.profile)
+        write_report(report, Path(args.out))
     print(json.dumps(report, indent=None if args.json else 2))
 
 
@@ -190,10 +218,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
 
-    p = sub.add_parser("eval", help="evaluations; `parity`: PyTorch vs ONNX Runtime vs live Triton")
-    p.add_argument("what", choices=["parity"])
-    p.add_argument("--model-repository")
-    p.add_argument("--no-triton", action="store_true", help="compare PyTorch and ONNX Runtime only")
+    p = sub.add_parser("train", help="`clip`: metric learning of the CLIP model on a catalog")
+    p.add_argument("what", choices=["clip"])
+    p.add_argument("--catalog", help="catalog CSV (default: the demo catalog, drawn if missing)")
+    p.add_argument("--out", help="checkpoint folder (default: $ATELIER_HOME/models/clip-<catalog folder>)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--no-resume", action="store_true", help="start over instead of resuming from last.pt")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="`parity`: PyTorch vs ONNX Runtime vs Triton; `retrieval`: held-out recall")
+    p.add_argument("what", choices=["parity", "retrieval"])
+    p.add_argument("--model-repository", help="parity: the repository to check")
+    p.add_argument("--no-triton", action="store_true", help="parity: compare PyTorch and ONNX Runtime only")
+    p.add_argument("--catalog", help="retrieval: catalog CSV (default: the demo catalog)")
+    p.add_argument("--checkpoint", help="retrieval: the trained model to evaluate beside the baselines")
+    p.add_argument("--seed", type=int, default=0, help="retrieval: split and augmentation seed")
+    p.add_argument("--out", default="benchmarks/results", help="retrieval: where retrieval.json/png go")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 

@@ -1,14 +1,17 @@
 """`atelier up`: the whole demo on embedded defaults, from nothing to a dashboard in the browser.
 
-1. export the tiny profile into the model repository if it is not there yet
+1. tiny profile: draw the demo catalog, train the tiny CLIP on it (`atelier train clip`, cached
+   in $ATELIER_HOME/models) and export that model, unless the repository already serves it
 2. start the embedded Triton server
 3. start Milvus Lite's gRPC server (unless ATELIER_MILVUS_URI names a server already)
-4. draw and ingest the demo catalog if the collection is empty
+4. ingest the demo catalog if the collection is empty, or re-ingest it if it holds only demo
+   products embedded by another model
 5. start the Streamlit dashboard, then wait for Ctrl-C and stop everything
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -26,26 +29,43 @@ def say(message: str) -> None:
     print(f"[atelier up] {message}", file=sys.stderr, flush=True)
 
 
-def ensure_exported(repository: Path) -> None:
-    missing = missing_exports(repository)
-    if missing:
+def exported_checkpoint(repository: Path) -> str | None:
+    record = repository / "clip_text/1/export.json"
+    return json.loads(record.read_text())["build"]["checkpoint"] if record.exists() else None
+
+
+def ensure_demo_model(settings: Settings, demo_csv: Path) -> None:
+    """The tiny profile serves a CLIP trained on the demo catalog; the full profile must be exported by hand."""
+    repository = settings.model_repository
+    if settings.profile != "tiny":
+        if missing_exports(repository):
+            raise AtelierError(f"run `atelier export --profile {settings.profile}` first")
+        return
+    from training.clip_metric import TrainConfig, train_clip
+
+    say("training the tiny CLIP on the demo catalog (once; cached) ...")
+    checkpoint = train_clip(demo_csv, settings.home / "models" / "demo-clip", TrainConfig())
+    if missing_exports(repository) or exported_checkpoint(repository) != str(checkpoint):
         from export.clip import export_clip, load_clip
 
-        say(f"exporting the tiny profile ({', '.join(missing)} missing) ...")
-        export_clip(load_clip("tiny"), repository)
+        say("exporting it into the model repository ...")
+        export_clip(load_clip("tiny", checkpoint=checkpoint), repository)
 
 
-def ensure_catalog(settings: Settings, triton: TritonClient, store: CatalogStore, count: int) -> None:
+def ensure_catalog(settings: Settings, triton: TritonClient, store: CatalogStore, demo_csv: Path) -> None:
+    from ingest.pipeline import ingest_catalog
+
+    recorded, served = store.recorded_model(), triton.embedding_model()
+    if recorded is not None and recorded != served:
+        if store.count() != store.count(f'image_uri like "{settings.demo_catalog_dir}%"'):
+            store.check_model(served)  # not only demo products: refuse, with the message naming both models
+        say(f"the demo collection was embedded by {recorded}; re-ingesting it with {served} ...")
+        store.drop()
     if store.count() > 0:
         say(f"collection {store.collection!r} has {store.count()} products")
         return
-    from atelier.demo_catalog import write_catalog
-    from ingest.pipeline import ingest_catalog
-
-    say(f"drawing a demo catalog of {count} products ...")
-    csv_path = write_catalog(settings.demo_catalog_dir, count=count)
-    say("ingesting it through Triton into Milvus ...")
-    report = ingest_catalog(csv_path, triton, store, settings.home / "rejects" / "demo-catalog.jsonl")
+    say("ingesting the demo catalog through Triton into Milvus ...")
+    report = ingest_catalog(demo_csv, triton, store, settings.home / "rejects" / "demo-catalog.jsonl")
     say(f"ingested {report.upserted} products ({report.rejected} rejected)")
 
 
@@ -55,7 +75,11 @@ def run_stack(settings: Settings, ports: TritonPorts, dashboard_port: int, milvu
     for port in (dashboard_port, milvus_port):
         if processes.port_in_use(port):
             raise AtelierError(f"port {port} is already in use; pick another (--port / --milvus-port)")
-    ensure_exported(settings.model_repository)
+    from atelier.demo_catalog import write_catalog
+
+    say(f"drawing the demo catalog ({demo_count} products; once) ...")
+    demo_csv = write_catalog(settings.demo_catalog_dir, count=demo_count)
+    ensure_demo_model(settings, demo_csv)
     services: list = []
     try:
         triton = EmbeddedTriton(settings.model_repository, settings.home / "triton-runtime", ports,
@@ -72,7 +96,7 @@ def run_stack(settings: Settings, ports: TritonPorts, dashboard_port: int, milvu
             milvus_uri = f"http://127.0.0.1:{milvus_port}"
             settings.milvus_endpoint_file.write_text(milvus_uri)  # other `atelier` commands use it meanwhile
         client = TritonClient(triton.grpc_url)
-        ensure_catalog(settings, client, CatalogStore(milvus_uri, settings.collection), demo_count)
+        ensure_catalog(settings, client, CatalogStore(milvus_uri, settings.collection), demo_csv)
         env = {"ATELIER_TRITON_URL": triton.grpc_url, "ATELIER_MILVUS_URI": milvus_uri,
                "ATELIER_COLLECTION": settings.collection, "ATELIER_HOME": str(settings.home)}
         dashboard = processes.dashboard(dashboard_port, env, logs / "dashboard.log")

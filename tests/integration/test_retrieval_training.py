@@ -1,0 +1,47 @@
+"""Metric learning on a small demo catalog, then `atelier eval retrieval` on its held-out split."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from atelier.demo_catalog import write_catalog
+from training.clip_metric import TrainConfig, train_clip
+from training.evaluate import evaluate_retrieval
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    work = tmp_path_factory.mktemp("retrieval")
+    catalog = write_catalog(work / "catalog", count=400, progress=False)
+    checkpoint = train_clip(catalog, work / "model", TrainConfig(epochs=12, batch_size=32), progress=False)
+    return catalog, checkpoint
+
+
+def test_trained_model_beats_untrained_and_histogram(trained):
+    catalog, checkpoint = trained
+    report = evaluate_retrieval(catalog, checkpoint)
+    models = report["models"]
+    trained_t2i, untrained_t2i = models["trained"]["text_to_image"], models["untrained"]["text_to_image"]
+    assert trained_t2i["recall@5"] >= untrained_t2i["recall@5"] + 0.3
+    assert trained_t2i["mrr"] > untrained_t2i["mrr"]
+    composed = {name: m["composed_weighted_sum"]["recall@10"] for name, m in models.items()}
+    assert composed["trained"] > composed["untrained"] and composed["trained"] > composed["grey_histogram"]
+    assert models["trained"]["filtered"]["filter_violations"] == 0
+
+
+def test_eval_cli_prints_one_json_document_and_writes_the_chart(trained, tmp_path):
+    catalog, checkpoint = trained
+    command = [sys.executable, "-m", "atelier.cli", "eval", "retrieval", "--catalog", str(catalog),
+               "--checkpoint", str(checkpoint), "--out", str(tmp_path), "--json"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report["models"]) == {"grey_histogram", "untrained", "trained"}
+    assert (tmp_path / "retrieval.png").stat().st_size > 0
+    assert json.loads((tmp_path / "retrieval.json").read_text()) == report

@@ -1,0 +1,143 @@
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+import torch
+from open_clip.loss import ClipLoss
+
+from atelier.demo_catalog import write_catalog
+from training import clip_metric
+from training.clip_metric import (
+    TrainConfig,
+    contrastive_loss,
+    hard_negative_batches,
+    partial_texts,
+    product_texts,
+    split_catalog,
+    train_clip,
+)
+
+TINY = TrainConfig(epochs=1, batch_size=16, lr=1e-3, hard_negative_fraction=0.5)
+
+
+@pytest.fixture(scope="module")
+def catalog_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_catalog(tmp_path_factory.mktemp("catalog"), count=64, progress=False)
+
+
+def _frame(catalog_csv: Path) -> pd.DataFrame:
+    return pd.read_csv(catalog_csv, dtype=str, keep_default_na=False)
+
+
+def _weights(checkpoint: Path) -> dict[str, torch.Tensor]:
+    return torch.load(checkpoint, weights_only=True)["model"]
+
+
+def _assert_same(left: dict[str, torch.Tensor], right: dict[str, torch.Tensor]) -> None:
+    assert left.keys() == right.keys()
+    assert all(torch.equal(left[key], right[key]) for key in left)
+
+
+def test_split_is_deterministic_disjoint_and_ignores_row_order(catalog_csv):
+    frame = _frame(catalog_csv)
+    train, held = split_catalog(frame)
+    assert len(held) == round(0.2 * len(frame)) and len(train) + len(held) == len(frame)
+    assert not set(train["id"]) & set(held["id"])
+    again, held_again = split_catalog(frame.sample(frac=1, random_state=3))
+    assert set(held_again["id"]) == set(held["id"]) and set(again["id"]) == set(train["id"])
+    assert set(split_catalog(frame, seed=1)[1]["id"]) != set(held["id"])
+
+
+def test_product_texts_name_garment_colour_and_pattern():
+    row = SimpleNamespace(title="Linden sage striped hoodie", garment="hoodie", color="sage", pattern="striped")
+    texts = product_texts(row)
+    assert {"sage striped hoodie", "striped sage hoodie", "a hoodie in sage with stripes",
+            "Linden sage striped hoodie"} <= set(texts)
+    assert len(texts) == len(set(texts)) >= 4
+    assert all("hoodie" in text and "sage" in text for text in texts)
+
+    solid = product_texts(SimpleNamespace(title="Tessaly navy coat", garment="coat", color="navy", pattern="solid"))
+    assert "navy coat" in solid and "plain navy coat" in solid
+    assert not any("solid" in text for text in solid)
+
+    assert partial_texts(row) == [("a hoodie", (True, False, False)), ("a sage striped item", (False, True, True))]
+
+
+def test_loss_is_clip_loss_for_distinct_products_and_partial_texts_have_more_positives():
+    generator = torch.Generator().manual_seed(0)
+    images = torch.nn.functional.normalize(torch.randn(4, 8, generator=generator), dim=-1)
+    texts = torch.nn.functional.normalize(torch.randn(4, 8, generator=generator), dim=-1)
+    scale, everything = torch.tensor(10.0), torch.ones(4, 3, dtype=torch.bool)
+    distinct = torch.tensor([[0, 0, 0], [0, 1, 0], [1, 0, 0], [1, 1, 1]])  # products 0 and 1 share the garment
+    loss = contrastive_loss(images, texts, scale, distinct, everything)
+    assert torch.allclose(loss, ClipLoss()(images, texts, scale))
+
+    # text 1 names only the garment, which image 0 has too: pulling image 0 onto it costs nothing any more
+    garment_only = everything.clone()
+    garment_only[1] = torch.tensor([True, False, False])
+    closer = images.clone()
+    closer[0] = texts[1]
+    assert contrastive_loss(closer, texts, scale, distinct, garment_only) < contrastive_loss(
+        closer, texts, scale, distinct, everything)
+
+
+def test_hard_negative_batches_take_the_fraction_from_one_category():
+    categories = ["tops"] * 160 + ["bottoms"] * 120 + ["outerwear"] * 80 + ["dresses"] * 40
+    batches = hard_negative_batches(categories, 32, 0.5, torch.Generator().manual_seed(0))
+    assert len(batches) == len(categories) // 32 and all(len(batch) == 32 for batch in batches)
+    items = [i for batch in batches for i in batch]
+    assert len(items) == len(set(items))
+    assert all(Counter(categories[i] for i in batch).most_common(1)[0][1] >= 16 for batch in batches)
+    assert len({categories[batch[0]] for batch in batches}) > 1  # the hard category varies from batch to batch
+    assert batches == hard_negative_batches(categories, 32, 0.5, torch.Generator().manual_seed(0))
+    assert batches != hard_negative_batches(categories, 32, 0.5, torch.Generator().manual_seed(1))
+
+
+def test_training_is_deterministic(catalog_csv, tmp_path):
+    first = train_clip(catalog_csv, tmp_path / "a", TINY, progress=False)
+    second = train_clip(catalog_csv, tmp_path / "b", TINY, progress=False)
+    assert first == tmp_path / "a" / "clip.pt" and (tmp_path / "a" / "last.pt").exists()
+    _assert_same(_weights(first), _weights(second))
+    initial = clip_metric.load_clip("tiny").model.state_dict()
+    assert not torch.equal(_weights(first)["text_projection"], initial["text_projection"])
+    saved = torch.load(first, weights_only=True)
+    assert saved["epoch"] == 1 and saved["config"]["batch_size"] == 16 and {"optimizer", "rng"} <= saved.keys()
+    clip_metric.load_clip("tiny", checkpoint=first)  # what the export loads
+
+
+def test_resumed_run_ends_with_the_same_weights(catalog_csv, tmp_path, monkeypatch):
+    config = replace(TINY, epochs=2)
+    straight = train_clip(catalog_csv, tmp_path / "straight", config, progress=False)
+
+    save = clip_metric._save_checkpoint
+    saved: list[Path] = []
+
+    def crash_after_first_epoch(path: Path, payload: dict) -> None:
+        save(path, payload)
+        saved.append(path)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(clip_metric, "_save_checkpoint", crash_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train_clip(catalog_csv, tmp_path / "resumed", config, progress=False)
+    assert saved == [tmp_path / "resumed" / "last.pt"]
+    assert torch.load(saved[0], weights_only=True)["epoch"] == 1
+
+    def record(path: Path, payload: dict) -> None:
+        save(path, payload)
+        saved.append(path)
+
+    monkeypatch.setattr(clip_metric, "_save_checkpoint", record)
+    resumed = train_clip(catalog_csv, tmp_path / "resumed", config, progress=False)
+    assert saved[1:] == [tmp_path / "resumed" / "last.pt", resumed]  # only epoch 2 was trained again
+    _assert_same(_weights(resumed), _weights(straight))
+
+
+def test_a_checkpoint_of_another_config_is_not_resumed(catalog_csv, tmp_path):
+    train_clip(catalog_csv, tmp_path, TINY, progress=False)
+    with pytest.warns(UserWarning, match="training from scratch"):
+        other = train_clip(catalog_csv, tmp_path, replace(TINY, seed=1), progress=False)
+    assert torch.load(other, weights_only=True)["config"]["seed"] == 1

@@ -1,0 +1,1 @@
+"""Training scripts: CLIP metric learning on a catalog."""

@@ -1,0 +1,274 @@
+"""CLIP metric learning on a catalog: contrastive training of both towers on its pictures and titles.
+
+    atelier train clip [--catalog CATALOG_CSV] [--out OUT_DIR] [--epochs N] [--seed N] [--no-resume]
+
+Trains on the train side of :func:`split_catalog` (the held-out side is for evaluation) and writes
+OUT_DIR/clip.pt, which `load_clip(profile, checkpoint=...)` loads. OUT_DIR/last.pt is written every
+`checkpoint_every` epochs; running again with the same config and catalog continues from it, and a resumed
+run ends with the same weights, bit for bit on CPU, as one that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps
+from torch import nn
+from tqdm import tqdm
+
+from atelier.config import AtelierError
+from export.clip import load_clip
+
+
+@dataclass
+class TrainConfig:
+    """The defaults train the tiny model on the 2000-product demo catalog in about 4 minutes on 2 CPU cores."""
+
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.1
+    seed: int = 0
+    hard_negative_fraction: float = 0.5  # share of each batch drawn from one category (hard negatives)
+    partial_text_fraction: float = 0.25  # share of texts naming only some attributes (see partial_texts)
+    warmup_epochs: int = 1
+    checkpoint_every: int = 1  # epochs
+
+
+def split_catalog(
+    frame: pd.DataFrame, holdout_fraction: float = 0.2, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, held-out): a seeded shuffle of the product ids, so the row order of the CSV does not matter."""
+    ids = np.sort(frame["id"].to_numpy())
+    held_ids = set(np.random.default_rng(seed).permutation(ids)[: round(holdout_fraction * len(ids))])
+    held = frame["id"].isin(held_ids)
+    return frame[~held].reset_index(drop=True), frame[held].reset_index(drop=True)
+
+
+ATTRIBUTES = ("garment", "color", "pattern")  # what a picture shows, and so what tells products apart
+_PATTERN_NOUNS = {"striped": "stripes", "checked": "checks", "polka dot": "polka dots", "floral": "a floral print"}
+
+
+def product_texts(row: Any) -> list[str]:
+    """Ways to describe a product (a CSV row: a pandas row or namedtuple); training samples one per step."""
+    garment, colour, pattern = row.garment, row.color, row.pattern
+    if pattern == "solid":
+        texts = [f"{colour} {garment}", f"plain {colour} {garment}", f"a {garment} in {colour}",
+                 f"{garment}, {colour}, plain"]
+    else:
+        texts = [f"{colour} {pattern} {garment}", f"{pattern} {colour} {garment}",
+                 f"a {garment} in {colour} with {_PATTERN_NOUNS.get(pattern, pattern)}",
+                 f"{garment}, {colour}, {pattern}"]
+    return list(dict.fromkeys([*texts, row.title]))
+
+
+def partial_texts(row: Any) -> list[tuple[str, tuple[bool, bool, bool]]]:
+    """Descriptions naming only some attributes, each with which of (garment, colour, pattern) it names.
+
+    They teach the towers that the attributes add up, which composed queries (a picture plus "a coat") rely
+    on: on the demo catalog they lift held-out composed recall@10 at image weight 0.5 from about 0.7 to 0.96.
+    """
+    look = f"{row.color} item" if row.pattern == "solid" else f"{row.color} {row.pattern} item"
+    return [(f"a {row.garment}", (True, False, False)), (f"a {look}", (False, True, True))]
+
+
+def hard_negative_batches(
+    categories: Sequence[str], batch_size: int, fraction: float, generator: torch.Generator
+) -> list[list[int]]:
+    """One epoch of full batches of item indices, each with round(fraction * batch_size) items of one category.
+
+    Each batch's category is drawn in proportion to the items it has left for hard shares, so the categories
+    run out together (a batch that none can serve any more stays plain); the other items, shuffled, fill the
+    batches up. Every item appears at most once; the few that cannot fill a batch differ every epoch.
+    """
+    hard = round(fraction * batch_size)
+    order = torch.randperm(len(categories), generator=generator).tolist()
+    pools = {category: [i for i in order if categories[i] == category] for category in sorted(set(categories))}
+    batches = []
+    for _ in range(len(order) // batch_size):
+        eligible = [category for category, pool in pools.items() if len(pool) >= hard > 0]
+        batch: list[int] = []
+        if eligible:
+            weights = torch.tensor([len(pools[category]) for category in eligible], dtype=torch.float64)
+            chosen = eligible[int(torch.multinomial(weights, 1, generator=generator))]
+            batch, pools[chosen] = pools[chosen][:hard], pools[chosen][hard:]
+        batches.append(batch)
+    taken = {i for batch in batches for i in batch}
+    rest = iter([i for i in order if i not in taken])
+    return [batch + [next(rest) for _ in range(batch_size - len(batch))] for batch in batches]
+
+
+def augment(images: torch.Tensor, size: tuple[int, int], generator: torch.Generator) -> torch.Tensor:
+    """uint8 (N, 3, H, W) -> float (N, 3, *size) in [0, 1]: random resized crop (area 0.7-1), horizontal flip,
+    brightness and contrast x0.9-1.1. No hue or saturation jitter: the colour name must stay true."""
+    _, _, height, width = images.shape
+    out = []
+    for image, (area, ratio, y, x, flip, brightness, contrast) in zip(
+        images, torch.rand(len(images), 7, generator=generator).tolist()
+    ):
+        area, ratio = (0.7 + 0.3 * area) * height * width, (3 / 4) * (16 / 9) ** ratio
+        h, w = min(height, round(math.sqrt(area / ratio))), min(width, round(math.sqrt(area * ratio)))
+        top, left = int(y * (height - h + 1)), int(x * (width - w + 1))
+        crop = image[None, :, top : top + h, left : left + w].float() / 255
+        crop = F.interpolate(crop, size=size, mode="bicubic", antialias=True, align_corners=False)[0].clamp(0, 1)
+        if flip < 0.5:
+            crop = crop.flip(-1)
+        crop = crop * (0.9 + 0.2 * brightness)
+        grey = (crop * torch.tensor([0.299, 0.587, 0.114])[:, None, None]).sum(0).mean()
+        out.append(((crop - grey) * (0.9 + 0.2 * contrast) + grey).clamp(0, 1))
+    return torch.stack(out)
+
+
+def contrastive_loss(
+    image_features: torch.Tensor, text_features: torch.Tensor, logit_scale: torch.Tensor,
+    attributes: torch.Tensor, named: torch.Tensor,
+) -> torch.Tensor:
+    """CLIP's symmetric InfoNCE, where image i and text j are a positive pair whenever i has every attribute
+    that text j names. Row k of `attributes` (ids, one column per attribute) describes the product behind
+    image k and text k; row k of `named` says which of them text k names.
+
+    Two products can share garment, colour and pattern and differ only in brand, which the picture does not
+    show: calling the other one's text a negative would ask the model to tell apart what it cannot see. Nor
+    is "a coat" wrong for any coat in the batch. So the targets spread evenly over all positives; when every
+    text names everything and no two products look alike, this is open_clip's ClipLoss exactly.
+    """
+    logits = logit_scale * image_features @ text_features.T
+    positives = ((attributes[:, None, :] == attributes[None, :, :]) | ~named[None, :, :]).all(-1).float()
+    image_to_text = positives / positives.sum(1, keepdim=True)
+    text_to_image = positives.T / positives.T.sum(1, keepdim=True)
+    return (F.cross_entropy(logits, image_to_text) + F.cross_entropy(logits.T, text_to_image)) / 2
+
+
+def _decode(path: Path, side: int) -> torch.Tensor:
+    """The picture center-cropped square at `side` px, as the eval transform would (resize shortest, crop)."""
+    with Image.open(path) as image:
+        square = ImageOps.fit(image.convert("RGB"), (side, side), Image.Resampling.BICUBIC)
+    return torch.from_numpy(np.asarray(square).copy()).permute(2, 0, 1)
+
+
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """open_clip's convention: no weight decay on gains, biases and the logit scale."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        skip = param.ndim < 2 or "logit_scale" in name or name.endswith(".bias")
+        (no_decay if skip else decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Written next to `path` and renamed into place, so a crash never leaves a half-written checkpoint."""
+    partial = path.with_suffix(".tmp")
+    torch.save(payload, partial)
+    os.replace(partial, path)
+
+
+def train_clip(
+    catalog_csv: Path, out_dir: Path, config: TrainConfig, profile: str = "tiny", resume: bool = True,
+    progress: bool = True,
+) -> Path:
+    """Train `profile`'s CLIP model on the catalog's train split; returns out_dir/clip.pt."""
+    catalog_csv, out_dir = Path(catalog_csv), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # The split keeps its default seed, so the held-out products stay the same whatever the training seed.
+    train, _ = split_catalog(pd.read_csv(catalog_csv, dtype=str, keep_default_na=False))
+    bundle = load_clip(profile)
+    model = bundle.model
+    preprocess_cfg = model.visual.preprocess_cfg
+    size = preprocess_cfg["size"]
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    mean = torch.tensor(preprocess_cfg["mean"])[:, None, None]
+    std = torch.tensor(preprocess_cfg["std"])[:, None, None]
+
+    # Everything in memory once: pictures at twice the model's input size leave room for the random crops.
+    images = torch.stack([_decode(catalog_csv.parent / path, 2 * max(size)) for path in train["image"]])
+    rows = list(train.itertuples())
+    texts = [bundle.tokenizer(product_texts(row)) for row in rows]
+    partials = [bundle.tokenizer([text for text, _ in partial_texts(row)]) for row in rows]
+    partial_named = [torch.tensor([named for _, named in partial_texts(row)]) for row in rows]
+    attributes = torch.stack([torch.from_numpy(pd.factorize(train[name])[0]) for name in ATTRIBUTES], dim=1)
+    categories = train["category"].tolist()
+
+    steps_per_epoch = len(train) // config.batch_size
+    if steps_per_epoch == 0:
+        raise AtelierError(f"{catalog_csv}: {len(train)} training products cannot fill a batch of {config.batch_size}")
+    total_steps, warmup_steps = config.epochs * steps_per_epoch, config.warmup_epochs * steps_per_epoch
+
+    def lr_factor(step: int) -> float:  # linear warm-up, then cosine decay to zero
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup_steps) / max(1, total_steps - warmup_steps)))
+
+    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    generator = torch.Generator().manual_seed(config.seed)  # batches, texts and augmentation all draw from it
+    torch.manual_seed(config.seed)
+    run = {"config": asdict(config), "profile": profile, "data": hashlib.sha256(catalog_csv.read_bytes()).hexdigest()}
+
+    epoch, last = 0, out_dir / "last.pt"
+    if resume and last.exists():
+        state = torch.load(last, map_location="cpu", weights_only=True)
+        if all(state.get(key) == value for key, value in run.items()):
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            generator.set_state(state["rng"]["generator"])
+            torch.set_rng_state(state["rng"]["torch"])
+            epoch = state["epoch"]
+        else:
+            warnings.warn(f"{last} is from another config, profile or catalog; training from scratch", stacklevel=2)
+
+    def checkpoint() -> dict[str, Any]:
+        return {**run, "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": {"generator": generator.get_state(), "torch": torch.get_rng_state()}}
+
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    model.train()
+    try:
+        while epoch < config.epochs:
+            batches = hard_negative_batches(categories, config.batch_size, config.hard_negative_fraction, generator)
+            bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", disable=not progress)
+            for batch in bar:
+                index = torch.tensor(batch)
+                pixels = (augment(images[index], size, generator) - mean) / std
+                tokens, named = [], []
+                for i, (kind, pick) in zip(batch, torch.rand(len(batch), 2, generator=generator).tolist()):
+                    if kind < config.partial_text_fraction:
+                        j = int(pick * len(partials[i]))
+                        tokens.append(partials[i][j])
+                        named.append(partial_named[i][j])
+                    else:
+                        tokens.append(texts[i][int(pick * len(texts[i]))])
+                        named.append(torch.ones(len(ATTRIBUTES), dtype=torch.bool))
+                loss = contrastive_loss(
+                    model.encode_image(pixels, normalize=True), model.encode_text(torch.stack(tokens), normalize=True),
+                    model.logit_scale.exp(), attributes[index], torch.stack(named))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                with torch.no_grad():
+                    model.logit_scale.clamp_(0, math.log(100))
+                bar.set_postfix(loss=f"{loss.item():.3f}", scale=f"{model.logit_scale.exp().item():.1f}")
+            epoch += 1
+            if epoch % config.checkpoint_every == 0 or epoch == config.epochs:
+                _save_checkpoint(last, checkpoint())
+    finally:
+        torch.use_deterministic_algorithms(deterministic)
+        model.eval()
+    final = out_dir / "clip.pt"
+    _save_checkpoint(final, checkpoint())
+    return final
+
