@@ -83,6 +83,8 @@ class CatalogStore:
         self.uri = uri
         self.collection = collection
         self.client = connect(uri)
+        if self.exists():  # a collection from an earlier server run starts out released
+            self.client.load_collection(collection)
 
     def exists(self) -> bool:
         return self.client.has_collection(self.collection)
