@@ -44,7 +44,7 @@ def ensure_demo_model(settings: Settings, demo_csv: Path) -> None:
     from training.clip_metric import TrainConfig, train_clip
 
     say("training the tiny CLIP on the demo catalog (once; cached) ...")
-    checkpoint = train_clip(demo_csv, settings.home / "models" / "demo-clip", TrainConfig())
+    checkpoint = train_clip(demo_csv, settings.home / "models" / f"clip-{demo_csv.parent.name}", TrainConfig())
     if missing_exports(repository) or exported_checkpoint(repository) != str(checkpoint):
         from export.clip import export_clip, load_clip
 
