@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import signal
 import sys
 from pathlib import Path
 
 from atelier.config import PROFILES, AtelierError, Settings
+from atelier.processes import interrupt
 from atelier.triton_server import TritonPorts
 
 
@@ -21,15 +21,6 @@ def _add_triton_ports(parser: argparse.ArgumentParser) -> None:
 
 def _ports(args: argparse.Namespace) -> TritonPorts:
     return TritonPorts(args.http_port, args.grpc_port, args.metrics_port)
-
-
-def wait_for_interrupt() -> None:
-    """Block until Ctrl-C or SIGTERM."""
-    from atelier.processes import interrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
-    with contextlib.suppress(KeyboardInterrupt):
-        signal.pause()
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
@@ -51,12 +42,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     repository = Path(args.model_repository or settings.model_repository)
     server = EmbeddedTriton(repository, settings.home / "triton-runtime", _ports(args),
                             log_path=settings.home / "logs" / "tritonserver.log")
+    signal.signal(signal.SIGTERM, interrupt)
     print(f"starting Triton on {repository} ...", file=sys.stderr)
-    server.start()
-    try:
+    try:  # Ctrl-C or SIGTERM at any point, even during start-up, stops the server cleanly
+        server.start()
         print(f"Triton ready: HTTP :{args.http_port}, gRPC :{args.grpc_port}, metrics :{args.metrics_port} "
               f"(log {server.log_path}); Ctrl-C stops it", file=sys.stderr)
-        wait_for_interrupt()
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
     finally:
         server.stop()
         print("Triton stopped", file=sys.stderr)

@@ -81,18 +81,19 @@ def run_stack(settings: Settings, ports: TritonPorts, dashboard_port: int, milvu
     demo_csv = write_catalog(settings.demo_catalog_dir, count=demo_count)
     ensure_demo_model(settings, demo_csv)
     services: list = []
+    signal.signal(signal.SIGTERM, processes.interrupt)
     try:
         triton = EmbeddedTriton(settings.model_repository, settings.home / "triton-runtime", ports,
                                 log_path=logs / "tritonserver.log")
         say("starting Triton ...")
+        services.append(triton)  # listed before starting, so an interrupted start is stopped too
         triton.start()
-        services.append(triton)
         milvus_uri = os.environ.get("ATELIER_MILVUS_URI", "").strip() or str(settings.milvus_lite_file)
         if "://" not in milvus_uri:  # a Lite file: serve it so the dashboard, CLI and ingest can share it
             milvus = processes.milvus_lite_server(Path(milvus_uri), milvus_port, logs / "milvus.log")
             say("starting Milvus Lite ...")
-            milvus.start()
             services.append(milvus)
+            milvus.start()
             milvus_uri = f"http://127.0.0.1:{milvus_port}"
             settings.milvus_endpoint_file.write_text(milvus_uri)  # other `atelier` commands use it meanwhile
         client = TritonClient(triton.grpc_url)
@@ -100,11 +101,10 @@ def run_stack(settings: Settings, ports: TritonPorts, dashboard_port: int, milvu
         env = {"ATELIER_TRITON_URL": triton.grpc_url, "ATELIER_MILVUS_URI": milvus_uri,
                "ATELIER_COLLECTION": settings.collection, "ATELIER_HOME": str(settings.home)}
         dashboard = processes.dashboard(dashboard_port, env, logs / "dashboard.log")
-        dashboard.start()
         services.append(dashboard)
+        dashboard.start()
         say(f"dashboard: http://localhost:{dashboard_port}   (Triton gRPC {triton.grpc_url}, Milvus {milvus_uri})")
         say("Ctrl-C stops everything")
-        signal.signal(signal.SIGTERM, processes.interrupt)
         while all(service.running() for service in services):
             time.sleep(1)
         stopped = [service.name for service in services if not service.running()]
