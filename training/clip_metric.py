@@ -173,6 +173,11 @@ def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     os.replace(partial, path)
 
 
+def _finished(checkpoint: Path, run: dict[str, Any], epochs: int) -> bool:
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    return state.get("epoch") == epochs and all(state.get(key) == value for key, value in run.items())
+
+
 def train_clip(
     catalog_csv: Path, out_dir: Path, config: TrainConfig, profile: str = "tiny", resume: bool = True,
     progress: bool = True,
@@ -180,6 +185,10 @@ def train_clip(
     """Train `profile`'s CLIP model on the catalog's train split; returns out_dir/clip.pt."""
     catalog_csv, out_dir = Path(catalog_csv), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    run = {"config": asdict(config), "profile": profile, "data": hashlib.sha256(catalog_csv.read_bytes()).hexdigest()}
+    final, last = out_dir / "clip.pt", out_dir / "last.pt"
+    if resume and final.exists() and _finished(final, run, config.epochs):
+        return final  # `atelier up` asks every start: answer before decoding a single image
     # The split keeps its default seed, so the held-out products stay the same whatever the training seed.
     train, _ = split_catalog(pd.read_csv(catalog_csv, dtype=str, keep_default_na=False))
     bundle = load_clip(profile)
@@ -213,9 +222,8 @@ def train_clip(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
     generator = torch.Generator().manual_seed(config.seed)  # batches, texts and augmentation all draw from it
     torch.manual_seed(config.seed)
-    run = {"config": asdict(config), "profile": profile, "data": hashlib.sha256(catalog_csv.read_bytes()).hexdigest()}
 
-    epoch, last = 0, out_dir / "last.pt"
+    epoch = 0
     if resume and last.exists():
         state = torch.load(last, map_location="cpu", weights_only=True)
         if all(state.get(key) == value for key, value in run.items()):
@@ -268,7 +276,6 @@ def train_clip(
     finally:
         torch.use_deterministic_algorithms(deterministic)
         model.eval()
-    final = out_dir / "clip.pt"
     _save_checkpoint(final, checkpoint())
     return final
 

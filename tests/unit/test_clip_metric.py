@@ -108,6 +108,14 @@ def test_training_is_deterministic(catalog_csv, tmp_path):
     clip_metric.load_clip("tiny", checkpoint=first)  # what the export loads
 
 
+def test_a_finished_run_is_returned_without_training_again(catalog_csv, tmp_path, monkeypatch):
+    final = train_clip(catalog_csv, tmp_path / "done", TINY, progress=False)
+    before = final.stat().st_mtime_ns
+    monkeypatch.setattr(clip_metric, "load_clip", lambda *a, **k: pytest.fail("the model was built again"))
+    assert train_clip(catalog_csv, tmp_path / "done", TINY, progress=False) == final
+    assert final.stat().st_mtime_ns == before
+
+
 def test_resumed_run_ends_with_the_same_weights(catalog_csv, tmp_path, monkeypatch):
     config = replace(TINY, epochs=2)
     straight = train_clip(catalog_csv, tmp_path / "straight", config, progress=False)
