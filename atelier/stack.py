@@ -29,9 +29,10 @@ def say(message: str) -> None:
     print(f"[atelier up] {message}", file=sys.stderr, flush=True)
 
 
-def exported_checkpoint(repository: Path) -> str | None:
+def exported_model(repository: Path) -> dict | None:
+    """The embedding model record of the CLIP export in `repository`, if there is one."""
     record = repository / "clip_text/1/export.json"
-    return json.loads(record.read_text())["build"]["checkpoint"] if record.exists() else None
+    return json.loads(record.read_text())["embedding_model"] if record.exists() else None
 
 
 def ensure_demo_model(settings: Settings, demo_csv: Path) -> None:
@@ -45,11 +46,13 @@ def ensure_demo_model(settings: Settings, demo_csv: Path) -> None:
 
     say("training the tiny CLIP on the demo catalog (once; cached) ...")
     checkpoint = train_clip(demo_csv, settings.home / "models" / f"clip-{demo_csv.parent.name}", TrainConfig())
-    if missing_exports(repository) or exported_checkpoint(repository) != str(checkpoint):
-        from export.clip import export_clip, load_clip
+    from export.clip import export_clip, load_clip
 
+    bundle = load_clip("tiny", checkpoint=checkpoint)
+    # Compared by weights, not by path: a retrained checkpoint (say another --demo-count) keeps its path.
+    if missing_exports(repository) or exported_model(repository) != bundle.embedding_model:
         say("exporting it into the model repository ...")
-        export_clip(load_clip("tiny", checkpoint=checkpoint), repository)
+        export_clip(bundle, repository)
 
 
 def ensure_catalog(settings: Settings, triton: TritonClient, store: CatalogStore, demo_csv: Path) -> None:
