@@ -20,6 +20,13 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on now (for servers the tests and benchmarks start)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def interrupt(*_: object) -> None:
     """A signal handler that stops the foreground command as Ctrl-C does (used for SIGTERM)."""
     raise KeyboardInterrupt

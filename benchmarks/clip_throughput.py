@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import socket
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,16 +25,11 @@ import torch
 from tqdm import tqdm
 
 from atelier.config import Settings
+from atelier.processes import free_port
 from atelier.triton_client import TritonClient
 from atelier.triton_server import EmbeddedTriton, TritonPorts
 from export.clip import load_exported_clip
 from export.parity import png_bytes, sample_images
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _rate(items: int, seconds: float) -> float:
@@ -94,7 +88,7 @@ def run(settings: Settings, out: Path, requests: int = 256) -> dict[str, Any]:
         baseline = _in_process(repository, images, texts)
         bar.update()
         with tempfile.TemporaryDirectory() as work:
-            ports = TritonPorts(_free_port(), _free_port(), _free_port())
+            ports = TritonPorts(free_port(), free_port(), free_port())
             with EmbeddedTriton(repository, Path(work) / "runtime", ports) as server:
                 triton = _through_triton(server.grpc_url, images, texts)
         bar.update()

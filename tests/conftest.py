@@ -7,7 +7,6 @@ copied and the tiny profile exported into the copy, so tests never touch the wor
 from __future__ import annotations
 
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,17 +14,11 @@ import pytest
 
 from atelier.catalog_store import CatalogStore
 from atelier.config import REPO_ROOT
-from atelier.processes import Service, milvus_lite_server
+from atelier.processes import Service, free_port, milvus_lite_server
 from atelier.triton_client import TritonClient
 from atelier.triton_server import EmbeddedTriton, TritonPorts
 
 DEMO_COUNT = 150
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def copy_repository(destination: Path) -> Path:

@@ -10,7 +10,6 @@ import pytest
 from playwright.sync_api import expect
 
 from atelier import processes
-from tests.conftest import free_port
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
@@ -20,7 +19,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 @pytest.fixture(scope="module")
 def dashboard_url(triton_server, milvus_uri, demo_store, tmp_path_factory):
-    port = free_port()
+    port = processes.free_port()
     env = {"ATELIER_TRITON_URL": triton_server.grpc_url, "ATELIER_MILVUS_URI": milvus_uri,
            "ATELIER_COLLECTION": demo_store.collection}
     service = processes.dashboard(port, env, tmp_path_factory.mktemp("dash") / "dashboard.log")

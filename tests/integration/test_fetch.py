@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 from aiohttp import web
 
+from atelier.processes import free_port
 from export.parity import png_bytes, sample_images
 from ingest.fetch import load_images
-from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
 PNG = png_bytes(sample_images()[0])

@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from atelier.catalog_store import CatalogStore
+from atelier.processes import free_port
 from ingest.pipeline import ingest_catalog
-from tests.conftest import DEMO_COUNT, free_port
+from tests.conftest import DEMO_COUNT
 
 pytestmark = pytest.mark.integration
 

@@ -14,10 +14,10 @@ import pytest
 from PIL import Image
 
 from atelier.config import AtelierError
-from atelier.processes import port_in_use
+from atelier.processes import free_port, port_in_use
 from atelier.triton_server import EmbeddedTriton, TritonPorts
 from export.parity import parity_report, png_bytes
-from tests.conftest import copy_repository, free_port
+from tests.conftest import copy_repository
 
 pytestmark = pytest.mark.integration
 
