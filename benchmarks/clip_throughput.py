@@ -25,6 +25,7 @@ import torch
 from tqdm import tqdm
 
 from atelier.config import Settings
+from atelier.plots import saved_figure
 from atelier.processes import free_port
 from atelier.triton_client import TritonClient
 from atelier.triton_server import EmbeddedTriton, TritonPorts
@@ -107,19 +108,11 @@ def run(settings: Settings, out: Path, requests: int = 256) -> dict[str, Any]:
 
 
 def _plot(result: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     labels = ["in-process ORT", "Triton c=1", "Triton c=8", "Triton batch 16"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for axis, kind in zip(axes, ("image", "text")):
-        t = result["triton"][kind]
-        values = [result["in_process_onnxruntime"][kind], t["concurrency_1"], t["concurrency_8"], t["batch_16"]]
-        axis.bar(labels, values, color=["#888", "#4a7", "#2a6", "#184"])
-        axis.set_title(f"clip_{kind}: {result['unit']}")
-        axis.tick_params(axis="x", rotation=20)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with saved_figure(path, ncols=2, figsize=(10, 4)) as axes:
+        for axis, kind in zip(axes, ("image", "text")):
+            t = result["triton"][kind]
+            values = [result["in_process_onnxruntime"][kind], t["concurrency_1"], t["concurrency_8"], t["batch_16"]]
+            axis.bar(labels, values, color=["#888", "#4a7", "#2a6", "#184"])
+            axis.set_title(f"clip_{kind}: {result['unit']}")
+            axis.tick_params(axis="x", rotation=20)

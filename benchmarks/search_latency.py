@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from atelier.catalog_store import CatalogStore, build_filter
+from atelier.plots import saved_figure
 from atelier.triton_client import EmbeddingModel
 
 QUERIES = 200
@@ -100,23 +101,15 @@ def run(out: Path, sizes: list[int], dim: int = 128) -> dict[str, Any]:
 
 
 def _plot(report: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     rows = [r["rows"] for r in report["results"]]
-    fig, axis = plt.subplots(figsize=(7, 4))
-    for key, label in (("milvus_lite_hnsw", "Milvus Lite HNSW"), ("milvus_lite_hnsw_filtered", "HNSW + filter"),
-                       ("baseline_numpy_exact", "numpy exact (baseline)")):
-        axis.plot(rows, [r[key]["p50_ms"] for r in report["results"]], marker="o", label=f"{label} p50")
-        axis.plot(rows, [r[key]["p99_ms"] for r in report["results"]], marker="x", linestyle="--",
-                  label=f"{label} p99")
-    axis.set_xscale("log")
-    axis.set_yscale("log")
-    axis.set_xlabel("rows")
-    axis.set_ylabel("latency (ms)")
-    axis.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with saved_figure(path, figsize=(7, 4)) as axis:
+        for key, label in (("milvus_lite_hnsw", "Milvus Lite HNSW"), ("milvus_lite_hnsw_filtered", "HNSW + filter"),
+                           ("baseline_numpy_exact", "numpy exact (baseline)")):
+            axis.plot(rows, [r[key]["p50_ms"] for r in report["results"]], marker="o", label=f"{label} p50")
+            axis.plot(rows, [r[key]["p99_ms"] for r in report["results"]], marker="x", linestyle="--",
+                      label=f"{label} p99")
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_xlabel("rows")
+        axis.set_ylabel("latency (ms)")
+        axis.legend(fontsize=8)

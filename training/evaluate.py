@@ -32,6 +32,7 @@ from PIL import Image, ImageEnhance, ImageOps
 
 from atelier.catalog_store import CatalogStore, build_filter
 from atelier.demo_catalog import GARMENTS
+from atelier.plots import saved_figure
 from atelier.triton_client import EmbeddingModel
 from export.clip import ClipBundle, load_clip
 from training.clip_metric import split_catalog
@@ -230,25 +231,17 @@ def evaluate_retrieval(catalog_csv: Path, checkpoint: Path | None, holdout_fract
 
 
 def write_report(report: dict[str, Any], out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     out.mkdir(parents=True, exist_ok=True)
     (out / "retrieval.json").write_text(json.dumps(report, indent=2))
     metrics = [("text_to_image", "recall@5", "text→image R@5"), ("image_to_image", "recall@1", "image→image R@1"),
                ("composed_weighted_sum", "recall@10", "composed R@10")]
     names = list(report["models"])
-    fig, axis = plt.subplots(figsize=(8, 4))
     width = 0.8 / len(names)
-    for n, name in enumerate(names):
-        values = [report["models"][name].get(task, {}).get(metric, 0.0) for task, metric, _ in metrics]
-        axis.bar(np.arange(len(metrics)) + n * width, values, width, label=name)
-    axis.set_xticks(np.arange(len(metrics)) + width * (len(names) - 1) / 2, [label for *_, label in metrics])
-    axis.set_ylim(0, 1)
-    axis.set_ylabel("recall (held-out split)")
-    axis.legend()
-    fig.tight_layout()
-    fig.savefig(out / "retrieval.png", dpi=110)
-    plt.close(fig)
+    with saved_figure(out / "retrieval.png") as axis:
+        for n, name in enumerate(names):
+            values = [report["models"][name].get(task, {}).get(metric, 0.0) for task, metric, _ in metrics]
+            axis.bar(np.arange(len(metrics)) + n * width, values, width, label=name)
+        axis.set_xticks(np.arange(len(metrics)) + width * (len(names) - 1) / 2, [label for *_, label in metrics])
+        axis.set_ylim(0, 1)
+        axis.set_ylabel("recall (held-out split)")
+        axis.legend()
