@@ -24,16 +24,27 @@ def _ports(args: argparse.Namespace) -> TritonPorts:
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
-    from export.clip import export_clip, load_clip
-    from export.parity import parity_report
-
     repository = Path(args.model_repository or settings.model_repository)
-    print(f"building the {args.profile} CLIP model {args.model_name or ''}".rstrip(), file=sys.stderr)
-    bundle = load_clip(args.profile, args.model_name, Path(args.checkpoint) if args.checkpoint else None)
-    record = export_clip(bundle, repository)
-    print(f"exported {record['id']} (dim {record['dim']}) to {repository}", file=sys.stderr)
-    report = parity_report(repository)
-    print(json.dumps(report["onnxruntime_vs_torch"]), file=sys.stderr)
+    families = args.only or ["clip", "txt2img", "edit", "inpaint"]
+    if "clip" in families:
+        from export.clip import export_clip, load_clip
+        from export.parity import parity_report
+
+        print(f"building the {args.profile} CLIP model {args.model_name or ''}".rstrip(), file=sys.stderr)
+        bundle = load_clip(args.profile, args.model_name, Path(args.checkpoint) if args.checkpoint else None)
+        record = export_clip(bundle, repository)
+        print(f"exported {record['id']} (dim {record['dim']}) to {repository}", file=sys.stderr)
+        print(json.dumps(parity_report(repository)["onnxruntime_vs_torch"]), file=sys.stderr)
+    pipelines = tuple(f for f in families if f != "clip")
+    if pipelines:
+        from export.diffusion import export_pipelines
+
+        sources = {kind: getattr(args, f"{kind}_source") for kind in pipelines}
+        records = export_pipelines(repository, args.profile, pipelines, sources, args.lora, args.lora_scale)
+        for kind, record in records.items():
+            worst = max(record["onnx_vs_torch_max_abs"].values())
+            print(f"exported {kind} ({', '.join(record['networks'])}); ONNX Runtime vs PyTorch max abs diff "
+                  f"{worst:.1e}", file=sys.stderr)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
@@ -111,10 +122,61 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> None:
     if args.json:
         print(json.dumps([{"id": h.id, "score": h.score, **h.fields} for h in hits]))
         return
+    _print_hits(hits)
+
+
+def _print_hits(hits: list) -> None:
     for rank, hit in enumerate(hits, 1):
         f = hit.fields
         print(f"{rank:>2}. {hit.score:.3f}  {hit.id}  {f['title']}  [{f['category']}, {f['color']}, "
               f"{f['pattern']}, {f['price']:.2f}]")
+
+
+def _read_file(path: str | None, what: str) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise AtelierError(f"cannot read the {what} {path!r}: {error.strerror}") from error
+
+
+def cmd_generate(args: argparse.Namespace, settings: Settings) -> None:
+    """generate, edit and inpaint: one image through Triton, written as PNG, then its closest products."""
+    import time
+
+    from atelier.catalog_store import CatalogStore
+    from atelier.images import png_bytes
+    from atelier.search import CatalogSearch, Query
+    from atelier.triton_client import TritonClient
+
+    model = {"generate": "txt2img", "edit": "edit", "inpaint": "inpaint"}[args.command]
+    values = {name: getattr(args, name, None) for name in (
+        "prompt", "negative_prompt", "instruction", "seed", "steps", "guidance_scale", "image_guidance_scale",
+        "width", "height", "strength")}
+    values["image"] = _read_file(getattr(args, "image", None), "image")
+    values["mask"] = _read_file(getattr(args, "mask", None), "mask")
+    triton = TritonClient(settings.triton_url)
+    started = time.perf_counter()
+    print(f"{model}: generating through Triton at {settings.triton_url} ...", file=sys.stderr)
+    image, seed = triton.generate(model, **values)
+    seconds = time.perf_counter() - started
+    out = Path(args.out or f"{model}-{seed}.png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(png_bytes(image))
+    print(f"wrote {out} ({image.shape[1]}x{image.shape[0]}, seed {seed}, {seconds:.1f} s)", file=sys.stderr)
+    try:
+        search = CatalogSearch(triton, CatalogStore(settings.milvus_uri, settings.collection))
+        hits = search.search(Query(image=png_bytes(image), top_k=args.top_k))
+    except AtelierError as error:  # the image is written either way
+        print(f"no catalog matches: {error}", file=sys.stderr)
+        hits = []
+    if args.json:
+        print(json.dumps({"image": str(out), "seed": seed, "width": int(image.shape[1]),
+                          "height": int(image.shape[0]), "seconds": round(seconds, 3),
+                          "products": [{"id": h.id, "score": h.score, **h.fields} for h in hits]}))
+        return
+    _print_hits(hits)
 
 
 def _catalog_or_demo(path: str | None, settings: Settings) -> Path:
@@ -164,6 +226,16 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> None:
     print(json.dumps(result, indent=2))
 
 
+def _add_generation_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, help="same seed, same image (default: random, printed)")
+    parser.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
+    parser.add_argument("--guidance-scale", type=float, help="how closely to follow the text")
+    parser.add_argument("--out", help="PNG to write (default: <model>-<seed>.png)")
+    parser.add_argument("--top-k", type=int, default=5, help="catalog products to print")
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(func=cmd_generate)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="atelier", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -171,7 +243,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="build a profile's models and write them into the Triton repository")
     p.add_argument("--profile", choices=PROFILES, help="tiny or full (default: $ATELIER_PROFILE or tiny)")
     p.add_argument("--model-name", help="open_clip model name or hf-hub id (default: the profile's)")
-    p.add_argument("--checkpoint", help="weights to load (from `atelier train`)")
+    p.add_argument("--checkpoint", help="CLIP weights to load (from `atelier train`)")
+    p.add_argument("--only", nargs="+", choices=["clip", "txt2img", "edit", "inpaint"],
+                   help="export only these model families (default: all)")
+    p.add_argument("--txt2img-source", help="SDXL checkpoint, hub id or folder (full default: SDXL base 1.0)")
+    p.add_argument("--edit-source", help="instruct-pix2pix checkpoint (full default: timbrooks/instruct-pix2pix)")
+    p.add_argument("--inpaint-source", help="SD inpainting checkpoint (full default: SD 1.5 inpainting)")
+    p.add_argument("--lora", help="LoRA to fuse into the txt2img UNet: hub id, folder or .safetensors file")
+    p.add_argument("--lora-scale", type=float, default=1.0)
     p.add_argument("--model-repository")
     p.set_defaults(func=cmd_export)
 
@@ -211,6 +290,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=10)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("generate", help="text to image (txt2img), then the closest catalog products")
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--negative-prompt")
+    p.add_argument("--width", type=int, help="multiple of 8 (default: the model's, 256 tiny / 1024 full)")
+    p.add_argument("--height", type=int)
+    _add_generation_options(p)
+
+    p = sub.add_parser("edit", help="edit an image by instruction (instruct-pix2pix), then the closest products")
+    p.add_argument("--image", required=True, help="PNG/JPEG/WebP to edit")
+    p.add_argument("--instruction", required=True, help='e.g. "make the jacket denim"')
+    p.add_argument("--image-guidance-scale", type=float, help="how closely to keep the input image (default 1.5)")
+    _add_generation_options(p)
+
+    p = sub.add_parser("inpaint", help="repaint the white part of a mask (SD inpainting), then the closest products")
+    p.add_argument("--image", required=True)
+    p.add_argument("--mask", required=True, help="white = repaint; the image's size or aspect ratio")
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--negative-prompt")
+    p.add_argument("--strength", type=float, help="0-1: how much of the masked part changes (default 1)")
+    _add_generation_options(p)
 
     p = sub.add_parser("train", help="`clip`: metric learning of the CLIP model on a catalog")
     p.add_argument("what", choices=["clip"])

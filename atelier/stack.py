@@ -1,7 +1,8 @@
 """`atelier up`: the whole demo on embedded defaults, from nothing to a dashboard in the browser.
 
 1. tiny profile: draw the demo catalog, train the tiny CLIP on it (`atelier train clip`, cached
-   in $ATELIER_HOME/models) and export that model, unless the repository already serves it
+   in $ATELIER_HOME/models) and export that model, unless the repository already serves it;
+   export the tiny generation pipelines (txt2img, edit, inpaint) if they are not there
 2. start the embedded Triton server
 3. start Milvus Lite's gRPC server (unless ATELIER_MILVUS_URI names a server already)
 4. ingest the demo catalog if the collection is empty, or re-ingest it if it holds only demo
@@ -53,6 +54,14 @@ def ensure_demo_model(settings: Settings, demo_csv: Path) -> None:
     if missing_exports(repository) or exported_model(repository) != bundle.embedding_model:
         say("exporting it into the model repository ...")
         export_clip(bundle, repository)
+    from export.diffusion import PREFIXES, export_pipelines
+
+    missing = missing_exports(repository)
+    stale = tuple(kind for kind, prefix in PREFIXES.items()
+                  if any(name == kind or name.startswith(f"{prefix}_") for name in missing))
+    if stale:
+        say(f"exporting the tiny generation models ({', '.join(stale)}) ...")
+        export_pipelines(repository, "tiny", stale)
 
 
 def ensure_catalog(settings: Settings, triton: TritonClient, store: CatalogStore, demo_csv: Path) -> None:

@@ -1,4 +1,4 @@
-"""gRPC client for the embedding models of the contract (clip_text, clip_image) and server status."""
+"""gRPC client for the models of the contract (clip_text, clip_image, txt2img, edit, inpaint) and server status."""
 
 from __future__ import annotations
 
@@ -12,6 +12,10 @@ from tritonclient.utils import InferenceServerException
 from atelier.config import AtelierError
 
 MAX_BATCH = 64  # the max_batch_size of clip_text and clip_image
+GENERATION_TIMEOUT_S = 900.0
+INPUT_TYPES = {"seed": ("INT64", np.int64), "steps": ("INT32", np.int32), "width": ("INT32", np.int32),
+               "height": ("INT32", np.int32), "guidance_scale": ("FP32", np.float32),
+               "image_guidance_scale": ("FP32", np.float32), "strength": ("FP32", np.float32)}
 
 
 @dataclass(frozen=True)
@@ -40,19 +44,24 @@ class TritonClient:
         self.timeout_s = timeout_s
         self._client = triton_grpc.InferenceServerClient(url)
 
-    def _infer(self, model: str, input_name: str, items: list) -> tuple[np.ndarray, EmbeddingModel]:
-        tensor = triton_grpc.InferInput(input_name, [len(items), 1], "BYTES")
-        tensor.set_data_from_numpy(np.array(items, dtype=np.object_).reshape(-1, 1))
+    def _call(self, model: str, inputs: list, timeout_s: float):
         try:
-            result = self._client.infer(model, [tensor], client_timeout=self.timeout_s)
+            return self._client.infer(model, inputs, client_timeout=timeout_s)
         except InferenceServerException as error:
             status = error.status() or ""
-            if "UNAVAILABLE" in status or "DEADLINE" in status:
+            if "UNAVAILABLE" in status:
                 raise AtelierError(
                     f"Triton is not reachable at {self.url} ({error.message()}); "
                     "start it with `atelier serve` or `atelier up`"
                 ) from error
+            if "DEADLINE" in status:
+                raise AtelierError(f"{model} did not answer within {timeout_s:.0f} s") from error
             raise AtelierError(f"{model}: {error.message()}") from error
+
+    def _infer(self, model: str, input_name: str, items: list) -> tuple[np.ndarray, EmbeddingModel]:
+        tensor = triton_grpc.InferInput(input_name, [len(items), 1], "BYTES")
+        tensor.set_data_from_numpy(np.array(items, dtype=np.object_).reshape(-1, 1))
+        result = self._call(model, [tensor], self.timeout_s)
         return result.as_numpy("embedding"), EmbeddingModel.from_json(result.as_numpy("model_info")[0][0])
 
     def _embed(self, model: str, input_name: str, items: list) -> tuple[np.ndarray, EmbeddingModel]:
@@ -74,6 +83,24 @@ class TritonClient:
     def embed_images(self, images: list[bytes]) -> tuple[np.ndarray, EmbeddingModel]:
         """L2-normalised embeddings [N, D] of encoded images (PNG/JPEG/WebP bytes)."""
         return self._embed("clip_image", "image", list(images))
+
+    def generate(self, model: str, **values: str | bytes | float | int | None) -> tuple[np.ndarray, int]:
+        """One image (H, W, 3 uint8) and its seed from txt2img, edit or inpaint.
+
+        `values` are the contract's input names; None leaves an optional input out (the model's default).
+        """
+        inputs = []
+        for name, value in values.items():
+            if value is None:
+                continue
+            kind, dtype = INPUT_TYPES.get(name, ("BYTES", np.object_))
+            if kind == "BYTES" and isinstance(value, str):
+                value = value.encode("utf-8")
+            tensor = triton_grpc.InferInput(name, [1, 1], kind)
+            tensor.set_data_from_numpy(np.array([[value]], dtype=dtype))
+            inputs.append(tensor)
+        result = self._call(model, inputs, GENERATION_TIMEOUT_S)
+        return result.as_numpy("image")[0], int(result.as_numpy("seed")[0][0])
 
     def embedding_model(self) -> EmbeddingModel:
         """The model Triton serves now (asks clip_text with a probe text)."""

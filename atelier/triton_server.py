@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import sys
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,8 +104,13 @@ class EmbeddedTriton:
         self._check_can_start()
         binary = prepare_runtime(self.runtime_dir)
         _, libs = _pytriton_paths()
+        # The stub embeds whichever libpython3.X the loader finds; it must be this interpreter's own, or
+        # extension modules built for it (ssl, which diffusers imports) fail with undefined symbols.
+        python_libs = sysconfig.get_config_var("LIBDIR") if sysconfig.get_config_var("INSTSONAME") else None
         env = {
-            "LD_LIBRARY_PATH": os.pathsep.join(filter(None, [str(libs), os.environ.get("LD_LIBRARY_PATH")])),
+            "LD_LIBRARY_PATH": os.pathsep.join(
+                filter(None, [python_libs, str(libs), os.environ.get("LD_LIBRARY_PATH")])
+            ),
             # The Python backend stub runs `python` from PATH, so this interpreter's bin goes first.
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         }

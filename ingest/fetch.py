@@ -6,33 +6,11 @@ Each location yields either the image bytes (checked to decode as an image) or a
 from __future__ import annotations
 
 import asyncio
-import io
 from pathlib import Path
 
 import aiohttp
-from PIL import Image, UnidentifiedImageError
 
-MAX_IMAGE_BYTES = 25 * 1024 * 1024
-MAX_PIXELS = 40_000_000
-
-
-def check_image(data: bytes) -> None:
-    """Raise ValueError unless `data` is a readable image within the size limits."""
-    if not data:
-        raise ValueError("image is empty")
-    if len(data) > MAX_IMAGE_BYTES:
-        raise ValueError(f"image is larger than {MAX_IMAGE_BYTES // 2**20} MiB")
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.width * image.height > MAX_PIXELS:
-                raise ValueError(f"image is {image.width}x{image.height}; at most 40 megapixels")
-            image.load()
-    except Image.DecompressionBombError as error:
-        raise ValueError(f"image is too large: {error}") from error
-    except UnidentifiedImageError as error:
-        raise ValueError("image could not be decoded: not a PNG, JPEG or WebP image") from error
-    except (OSError, SyntaxError) as error:
-        raise ValueError(f"image data is truncated or corrupt ({error})") from error
+from atelier.images import MAX_BYTES, decode_image
 
 
 async def _fetch_url(session: aiohttp.ClientSession, url: str, retries: int) -> bytes:
@@ -43,9 +21,9 @@ async def _fetch_url(session: aiohttp.ClientSession, url: str, retries: int) -> 
                     raise aiohttp.ClientResponseError(response.request_info, (), status=response.status)
                 if response.status != 200:
                     raise ValueError(f"HTTP {response.status} from {url}")
-                if (response.content_length or 0) > MAX_IMAGE_BYTES:
-                    raise ValueError(f"image is larger than {MAX_IMAGE_BYTES // 2**20} MiB")
-                return await response.content.read(MAX_IMAGE_BYTES + 1)
+                if (response.content_length or 0) > MAX_BYTES:
+                    raise ValueError(f"image is larger than {MAX_BYTES // 2**20} MiB")
+                return await response.content.read(MAX_BYTES + 1)
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
             if attempt == retries:
                 raise ValueError(f"cannot fetch {url}: {error.__class__.__name__} {error}".strip()) from error
@@ -64,7 +42,7 @@ async def _load_one(session: aiohttp.ClientSession, limit: asyncio.Semaphore, lo
                 if not path.is_file():
                     raise ValueError(f"image file {location} does not exist")
                 data = await asyncio.to_thread(path.read_bytes)
-            check_image(data)
+            decode_image(data)
             return data
         except ValueError as error:
             return str(error)

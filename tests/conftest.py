@@ -30,9 +30,11 @@ def copy_repository(destination: Path) -> Path:
 @pytest.fixture(scope="session")
 def model_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from export.clip import export_clip, load_clip
+    from export.diffusion import export_pipelines
 
     repository = copy_repository(tmp_path_factory.mktemp("export") / "model_repository")
     export_clip(load_clip("tiny"), repository)
+    export_pipelines(repository, "tiny")
     return repository
 
 

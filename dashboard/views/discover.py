@@ -5,9 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from atelier.config import AtelierError
+from atelier.images import decode_image
 from atelier.search import Query
 from dashboard import services
-from ingest.fetch import check_image, load_images
+from ingest.fetch import load_images
 
 COLUMNS = 5
 FILTERS = ("category", "color", "pattern", "brand")
@@ -21,7 +22,7 @@ def query_image(upload) -> tuple[bytes | None, str]:
     """The query image (an upload wins over "find similar") and a label for it."""
     if upload is not None:
         try:
-            check_image(upload.getvalue())
+            decode_image(upload.getvalue())
         except ValueError as error:
             st.error(f"{upload.name}: {error}")
             return None, ""

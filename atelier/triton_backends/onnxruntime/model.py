@@ -25,6 +25,7 @@ class TritonPythonModel:
         self.session = ort.InferenceSession(
             os.path.join(version_dir, filename), options, providers=["CPUExecutionProvider"]
         )
+        self.batched = config.get("max_batch_size", 0) > 0
         self.input_names = [tensor["name"] for tensor in config["input"]]
         self.output_names = [tensor["name"] for tensor in config["output"]]
         self.output_dtypes = {
@@ -32,6 +33,11 @@ class TritonPythonModel:
         }
 
     def execute(self, requests):
+        if not self.batched:  # whole tensors, batch dimension included: each request runs on its own
+            return [self.run([request])[0] for request in requests]
+        return self.run(requests)
+
+    def run(self, requests):
         # Requests gathered by the dynamic batcher run as one ONNX call, then are split back.
         feeds = {
             name: np.concatenate([pb_utils.get_input_tensor_by_name(r, name).as_numpy() for r in requests])

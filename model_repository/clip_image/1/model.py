@@ -6,42 +6,18 @@ are the ones torchvision applies to PIL images, so results match open_clip's pre
 Each request is validated on its own: a corrupt, huge or non-image upload fails only its request.
 """
 
-import io
 import json
 import os
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
+
+from atelier.images import decode_image
 
 ENCODER = "clip_image_encoder"
 ENCODER_MAX_BATCH = 64
-MAX_BYTES = 25 * 1024 * 1024
-MAX_PIXELS = 40_000_000
-FORMATS = {"PNG", "JPEG", "WEBP", "GIF", "BMP"}
 RESAMPLING = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
-
-
-def decode_image(raw: bytes) -> Image.Image:
-    if not raw:
-        raise ValueError("image is empty")
-    if len(raw) > MAX_BYTES:
-        raise ValueError(f"image is {len(raw) / 2**20:.1f} MiB; at most {MAX_BYTES // 2**20} MiB is accepted")
-    try:
-        image = Image.open(io.BytesIO(raw))
-    except Image.DecompressionBombError as error:
-        raise ValueError(f"image is too large: {error}") from error
-    except (UnidentifiedImageError, OSError) as error:
-        raise ValueError("image could not be decoded: not a PNG, JPEG or WebP image") from error
-    if image.format not in FORMATS:
-        raise ValueError(f"image format {image.format} is not accepted; send PNG, JPEG or WebP")
-    if image.width * image.height > MAX_PIXELS:
-        raise ValueError(f"image is {image.width}x{image.height}; at most {MAX_PIXELS // 10**6} megapixels")
-    try:
-        image.load()
-    except (OSError, SyntaxError, ValueError) as error:
-        raise ValueError(f"image data is truncated or corrupt ({error})") from error
-    return image.convert("RGB")
 
 
 class Preprocess:

@@ -1,0 +1,314 @@
+"""The txt2img (SDXL), edit (instruct-pix2pix) and inpaint (SD inpainting) denoising loops over ONNX networks.
+
+Each reads top to bottom like its diffusers pipeline (encode prompt, prepare latents, denoise,
+decode) and makes the same calls in the same order, random draws included, so that with the same
+weights, scheduler and seed it returns diffusers' image. Differences from diffusers, on purpose:
+a batch holds many requests, each with its own seed (one torch.Generator per request); prompts
+longer than the tokenizer's context are refused rather than truncated; inpainting pastes the
+result back into the original at its original size (atelier.images.paste_back).
+
+A pipeline is built from a Python model's version folder (export.json, tokenizers, scheduler
+config written by `atelier export`) and a `Networks` that runs the ONNX models.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from diffusers import (
+    DDIMScheduler,
+    DPMSolverMultistepScheduler,
+    EulerAncestralDiscreteScheduler,
+    EulerDiscreteScheduler,
+    UniPCMultistepScheduler,
+)
+from diffusers.image_processor import VaeImageProcessor
+from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
+from diffusers.utils.torch_utils import randn_tensor
+from PIL import Image
+from transformers import CLIPTokenizer
+
+from atelier.diffusion import requests
+from atelier.diffusion.networks import Networks
+from atelier.images import paste_back
+
+SCHEDULERS = {
+    "euler": EulerDiscreteScheduler,
+    "euler_ancestral": EulerAncestralDiscreteScheduler,
+    "ddim": DDIMScheduler,
+    "dpmpp_2m": DPMSolverMultistepScheduler,
+    "unipc": UniPCMultistepScheduler,
+}
+# SDXL base and instruct-pix2pix ship these; DDIM is deterministic and exact with strength < 1.
+DEFAULT_SCHEDULERS = {"txt2img": "euler", "edit": "euler_ancestral", "inpaint": "ddim"}
+
+
+def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.detach().to(torch.float32).contiguous().numpy()
+
+
+class Pipeline:
+    """What the three pipelines share: tokenizer, scheduler, VAE and the calls into the networks."""
+
+    kind = ""
+
+    def __init__(self, version_dir: Path, networks: Networks, scheduler: str | None = None) -> None:
+        self.spec = json.loads((Path(version_dir) / "export.json").read_text())
+        self.networks = networks
+        self.tokenizer = CLIPTokenizer.from_pretrained(Path(version_dir) / "tokenizer")
+        self.scheduler_name = scheduler or DEFAULT_SCHEDULERS[self.kind]
+        if self.scheduler_name not in SCHEDULERS:
+            raise ValueError(f"unknown scheduler {self.scheduler_name!r}; one of {', '.join(SCHEDULERS)}")
+        self.scheduler_config = SCHEDULERS[self.scheduler_name].load_config(Path(version_dir) / "scheduler")
+        vae = self.spec["vae"]
+        self.vae_scale_factor, self.scaling_factor = vae["scale_factor"], vae["scaling_factor"]
+        self.latent_channels = vae["latent_channels"]
+        self.image_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor)
+        self.defaults, self.max_side = self.spec["defaults"], self.spec["max_side"]
+
+    def network(self, role: str) -> str:
+        return f"{self.spec['prefix']}_{role}"
+
+    def new_scheduler(self):
+        return SCHEDULERS[self.scheduler_name].from_config(self.scheduler_config)
+
+    def token_ids(self, texts: list[str], tokenizer: CLIPTokenizer | None = None) -> np.ndarray:
+        tokenizer = tokenizer or self.tokenizer
+        return np.asarray(tokenizer(texts, padding="max_length", max_length=tokenizer.model_max_length,
+                                    truncation=True).input_ids, dtype=np.int64)
+
+    def encode_text(self, texts: list[str]) -> torch.Tensor:
+        (hidden,) = self.networks(self.network("text_encoder"), {"input_ids": self.token_ids(texts)},
+                                  ["hidden_states"])
+        return torch.from_numpy(hidden)
+
+    def unet(self, sample: torch.Tensor, t: torch.Tensor, hidden: torch.Tensor, **extra: torch.Tensor):
+        inputs = {"sample": _to_numpy(sample), "timestep": np.full(len(sample), float(t), np.float32),
+                  "encoder_hidden_states": _to_numpy(hidden), **{k: _to_numpy(v) for k, v in extra.items()}}
+        (noise,) = self.networks(self.network("unet"), inputs, ["noise_pred"])
+        return torch.from_numpy(noise)
+
+    def vae_moments(self, image: torch.Tensor) -> torch.Tensor:
+        (moments,) = self.networks(self.network("vae_encoder"), {"image": _to_numpy(image)}, ["latent_parameters"])
+        return torch.from_numpy(moments)
+
+    def decode(self, latents: torch.Tensor) -> list[np.ndarray]:
+        (image,) = self.networks(self.network("vae_decoder"), {"latents": _to_numpy(latents / self.scaling_factor)},
+                                 ["image"])
+        images = self.image_processor.postprocess(torch.from_numpy(image), output_type="np")
+        return list((images * 255).round().astype(np.uint8))
+
+    @staticmethod
+    def step_kwargs(scheduler, generators: list[torch.Generator]) -> dict[str, Any]:
+        accepted = inspect.signature(scheduler.step).parameters
+        kwargs = {"eta": 0.0} if "eta" in accepted else {}
+        if "generator" in accepted:
+            kwargs["generator"] = generators
+        return kwargs
+
+    @staticmethod
+    def generators(batch: list) -> list[torch.Generator]:
+        return [torch.Generator("cpu").manual_seed(request.seed) for request in batch]
+
+    def parse(self, values: dict[str, Any]):
+        """A validated request from the model's named input values (ValueError if it is not acceptable)."""
+        raise NotImplementedError
+
+    def __call__(self, batch: list) -> list[np.ndarray]:
+        """Images (H, W, 3 uint8) for requests that share `batch_key()`."""
+        raise NotImplementedError
+
+
+class Text2Image(Pipeline):
+    """StableDiffusionXLPipeline.__call__ (no refiner, no guidance rescale)."""
+
+    kind = "txt2img"
+
+    def __init__(self, version_dir: Path, networks: Networks, scheduler: str | None = None) -> None:
+        super().__init__(version_dir, networks, scheduler)
+        self.tokenizer_2 = CLIPTokenizer.from_pretrained(Path(version_dir) / "tokenizer_2")
+
+    def parse(self, values: dict[str, Any]) -> requests.Txt2ImgRequest:
+        return requests.txt2img_request(values, self.tokenizer, self.defaults, self.max_side)
+
+    def encode_prompts(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both encoders' penultimate hidden states, concatenated, and encoder 2's pooled projection."""
+        (hidden_1,) = self.networks(self.network("text_encoder"), {"input_ids": self.token_ids(texts)},
+                                    ["hidden_states"])
+        hidden_2, pooled = self.networks(self.network("text_encoder_2"),
+                                         {"input_ids": self.token_ids(texts, self.tokenizer_2)},
+                                         ["hidden_states", "text_embeds"])
+        return torch.from_numpy(np.concatenate([hidden_1, hidden_2], axis=-1)), torch.from_numpy(pooled)
+
+    def negative_embeddings(self, batch: list[requests.Txt2ImgRequest], embeds, pooled):
+        """Zeros for requests without a negative prompt (SDXL's force_zeros_for_empty_prompt)."""
+        zeros = self.spec["force_zeros_for_empty_prompt"]
+        negative, negative_pooled = torch.zeros_like(embeds), torch.zeros_like(pooled)
+        to_encode = [i for i, r in enumerate(batch) if r.negative_prompt is not None or not zeros]
+        if to_encode:
+            encoded, encoded_pooled = self.encode_prompts([batch[i].negative_prompt or "" for i in to_encode])
+            negative[to_encode], negative_pooled[to_encode] = encoded, encoded_pooled
+        return negative, negative_pooled
+
+    @torch.no_grad()
+    def __call__(self, batch: list[requests.Txt2ImgRequest]) -> list[np.ndarray]:
+        first, size = batch[0], len(batch)
+        guidance = first.guidance_scale
+        cfg = guidance > 1.0
+        # 1. Encode prompts; the unconditional half comes first.
+        embeds, pooled = self.encode_prompts([r.prompt for r in batch])
+        time_ids = torch.tensor([[first.height, first.width, 0, 0, first.height, first.width]], dtype=torch.float32)
+        if cfg:
+            negative, negative_pooled = self.negative_embeddings(batch, embeds, pooled)
+            embeds, pooled = torch.cat([negative, embeds]), torch.cat([negative_pooled, pooled])
+        time_ids = time_ids.repeat(len(embeds), 1)
+        # 2. Timesteps and initial noise, one generator per request.
+        scheduler = self.new_scheduler()
+        scheduler.set_timesteps(first.steps)
+        generators = self.generators(batch)
+        shape = (size, self.latent_channels, first.height // self.vae_scale_factor,
+                 first.width // self.vae_scale_factor)
+        latents = randn_tensor(shape, generator=generators) * scheduler.init_noise_sigma
+        if hasattr(scheduler, "set_begin_index"):
+            scheduler.set_begin_index(0)
+        extra = self.step_kwargs(scheduler, generators)
+        # 3. Denoise.
+        for t in scheduler.timesteps:
+            model_input = scheduler.scale_model_input(torch.cat([latents] * 2) if cfg else latents, t)
+            noise = self.unet(model_input, t, embeds, text_embeds=pooled, time_ids=time_ids)
+            if cfg:
+                uncond, text = noise.chunk(2)
+                noise = uncond + guidance * (text - uncond)
+            latents = scheduler.step(noise, t, latents, **extra, return_dict=False)[0]
+        # 4. Decode.
+        return self.decode(latents)
+
+
+class InstructEdit(Pipeline):
+    """StableDiffusionInstructPix2PixPipeline.__call__: text guidance plus image guidance."""
+
+    kind = "edit"
+
+    def parse(self, values: dict[str, Any]) -> requests.EditRequest:
+        return requests.edit_request(values, self.tokenizer, self.defaults, self.max_side)
+
+    @torch.no_grad()
+    def __call__(self, batch: list[requests.EditRequest]) -> list[np.ndarray]:
+        first, size = batch[0], len(batch)
+        guidance, image_guidance = first.guidance_scale, first.image_guidance_scale
+        cfg = guidance > 1.0 and image_guidance >= 1.0
+        width, height = first.size
+        # 1. Instruction embeddings: [instruction, empty, empty] for text, image and no guidance.
+        embeds = self.encode_text([r.instruction for r in batch])
+        if cfg:
+            empty = self.encode_text([""] * size)
+            embeds = torch.cat([embeds, empty, empty])
+        # 2. The image's latents (the Gaussian's mode), zeros for the unconditional third.
+        image = self.image_processor.preprocess([r.image for r in batch], height=height, width=width)
+        scheduler = self.new_scheduler()
+        scheduler.set_timesteps(first.steps)
+        image_latents = DiagonalGaussianDistribution(self.vae_moments(image)).mode()
+        if cfg:
+            image_latents = torch.cat([image_latents, image_latents, torch.zeros_like(image_latents)])
+        # 3. Initial noise, one generator per request.
+        generators = self.generators(batch)
+        shape = (size, self.latent_channels, height // self.vae_scale_factor, width // self.vae_scale_factor)
+        latents = randn_tensor(shape, generator=generators) * scheduler.init_noise_sigma
+        extra = self.step_kwargs(scheduler, generators)
+        # 4. Denoise.
+        for t in scheduler.timesteps:
+            model_input = scheduler.scale_model_input(torch.cat([latents] * 3) if cfg else latents, t)
+            noise = self.unet(torch.cat([model_input, image_latents], dim=1), t, embeds)
+            if cfg:
+                text, image_only, uncond = noise.chunk(3)
+                noise = uncond + guidance * (text - image_only) + image_guidance * (image_only - uncond)
+            latents = scheduler.step(noise, t, latents, **extra, return_dict=False)[0]
+        return self.decode(latents)
+
+
+class Inpaint(Pipeline):
+    """StableDiffusionInpaintPipeline.__call__ for a 9-channel UNet, then paste-back into the original."""
+
+    kind = "inpaint"
+
+    def __init__(self, version_dir: Path, networks: Networks, scheduler: str | None = None) -> None:
+        super().__init__(version_dir, networks, scheduler)
+        self.mask_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor, do_normalize=False,
+                                                do_binarize=True, do_convert_grayscale=True)
+
+    def parse(self, values: dict[str, Any]) -> requests.InpaintRequest:
+        return requests.inpaint_request(values, self.tokenizer, self.defaults, self.max_side)
+
+    def sample_latents(self, image: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
+        """VAE latents sampled from the encoder's Gaussian, each request with its own generator."""
+        moments = self.vae_moments(image)
+        samples = [DiagonalGaussianDistribution(moments[i : i + 1]).sample(generator)
+                   for i, generator in enumerate(generators)]
+        return torch.cat(samples) * self.scaling_factor
+
+    @torch.no_grad()
+    def __call__(self, batch: list[requests.InpaintRequest]) -> list[np.ndarray]:
+        todo = [r for r in batch if not r.mask_is_empty]
+        generated = iter(self.generate(todo) if todo else [])
+        # An empty mask repaints nothing: the input comes back as it was.
+        return [np.asarray(r.image) if r.mask_is_empty else next(generated) for r in batch]
+
+    def generate(self, batch: list[requests.InpaintRequest]) -> list[np.ndarray]:
+        first, size = batch[0], len(batch)
+        guidance, strength = first.guidance_scale, first.strength
+        cfg = guidance > 1.0
+        width, height = first.size
+        # 1. Prompt embeddings; the unconditional half comes first.
+        embeds = self.encode_text([r.prompt for r in batch])
+        if cfg:
+            embeds = torch.cat([self.encode_text([r.negative_prompt or "" for r in batch]), embeds])
+        # 2. Timesteps, cut by strength.
+        scheduler = self.new_scheduler()
+        scheduler.set_timesteps(first.steps)
+        kept = min(int(first.steps * strength), first.steps)
+        start = max(first.steps - kept, 0) * scheduler.order
+        timesteps = scheduler.timesteps[start:]
+        if hasattr(scheduler, "set_begin_index"):
+            scheduler.set_begin_index(start)
+        # 3. Initial latents: pure noise at full strength, else the image's latents noised to the first step.
+        init_image = self.image_processor.preprocess([r.image for r in batch], height=height, width=width)
+        generators = self.generators(batch)
+        shape = (size, self.latent_channels, height // self.vae_scale_factor, width // self.vae_scale_factor)
+        if strength == 1.0:
+            latents = randn_tensor(shape, generator=generators) * scheduler.init_noise_sigma
+        else:
+            image_latents = self.sample_latents(init_image, generators)
+            noise = randn_tensor(shape, generator=generators)
+            latents = scheduler.add_noise(image_latents, noise, timesteps[:1].repeat(size))
+        # 4. The mask at latent size and the latents of the image with the masked part blanked.
+        mask = self.mask_processor.preprocess([r.mask for r in batch], height=height, width=width)
+        masked_image_latents = self.sample_latents(init_image * (mask < 0.5), generators)
+        mask = torch.nn.functional.interpolate(mask, size=shape[-2:])
+        if cfg:
+            mask, masked_image_latents = torch.cat([mask] * 2), torch.cat([masked_image_latents] * 2)
+        extra = self.step_kwargs(scheduler, generators)
+        # 5. Denoise.
+        for t in timesteps:
+            model_input = scheduler.scale_model_input(torch.cat([latents] * 2) if cfg else latents, t)
+            noise = self.unet(torch.cat([model_input, mask, masked_image_latents], dim=1), t, embeds)
+            if cfg:
+                uncond, text = noise.chunk(2)
+                noise = uncond + guidance * (text - uncond)
+            latents = scheduler.step(noise, t, latents, **extra, return_dict=False)[0]
+        # 6. Decode, then keep every original pixel outside the (feathered) mask.
+        return [np.asarray(paste_back(r.image, Image.fromarray(image), r.mask))
+                for r, image in zip(batch, self.decode(latents))]
+
+
+PIPELINES = {cls.kind: cls for cls in (Text2Image, InstructEdit, Inpaint)}
+
+
+def load_pipeline(version_dir: Path, networks: Networks, scheduler: str | None = None) -> Pipeline:
+    """The pipeline that `atelier export` wrote into `version_dir` (txt2img/1, edit/1 or inpaint/1)."""
+    kind = json.loads((Path(version_dir) / "export.json").read_text())["pipeline"]
+    return PIPELINES[kind](version_dir, networks, scheduler)

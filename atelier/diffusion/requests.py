@@ -1,0 +1,181 @@
+"""Requests to the generation models, validated one by one with messages meant for the sender.
+
+Every check raises ValueError; the Triton models turn that into an INVALID_ARG error for that
+request only. Parameters left out take the exported model's defaults (export.json "defaults").
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+
+from atelier.images import binary_mask, decode_image, fit_within
+
+MAX_PROMPT_CHARS = 2000
+MAX_STEPS = 100
+MAX_GUIDANCE = 30.0
+MAX_IMAGE_GUIDANCE = 10.0
+MIN_SIDE = 64
+MAX_SEED = 2**63 - 1
+
+
+def text(value: Any, name: str, tokenizer, required: bool = True) -> str | None:
+    """A prompt that fits the tokenizer's context (CLIP: 77 tokens with start and end)."""
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{name} is not valid UTF-8 ({error.reason})") from error
+    value = (value or "").strip()
+    if not value:
+        if required:
+            raise ValueError(f"{name} is empty")
+        return None
+    if len(value) > MAX_PROMPT_CHARS:
+        raise ValueError(f"{name} is {len(value)} characters long; at most {MAX_PROMPT_CHARS} are accepted")
+    tokens = len(tokenizer(value).input_ids)
+    if tokens > tokenizer.model_max_length:
+        raise ValueError(f"{name} is {tokens - 2} tokens long; at most {tokenizer.model_max_length - 2} fit "
+                         "(shorten it)")
+    return value
+
+
+def number(value: Any, name: str, default: float, low: float, high: float, integer: bool = False,
+           low_open: bool = False) -> float:
+    value = default if value is None else value
+    value = int(value) if integer else float(value)
+    if value != value or value < low or value > high or (low_open and value == low):  # NaN fails too
+        bracket = "(" if low_open else "["
+        raise ValueError(f"{name} must be in {bracket}{low:g}, {high:g}], not {value:g}")
+    return value
+
+
+def seed(value: Any) -> int:
+    if value is None:
+        return secrets.randbelow(2**31)
+    value = int(value)
+    if not 0 <= value <= MAX_SEED:
+        raise ValueError(f"seed must be in [0, 2**63 - 1], not {value}")
+    return value
+
+
+def side(value: Any, name: str, default: int, max_side: int) -> int:
+    value = int(default if value is None else value)
+    if value % 8 or not MIN_SIDE <= value <= max_side:
+        raise ValueError(f"{name} must be a multiple of 8 in [{MIN_SIDE}, {max_side}], not {value}")
+    return value
+
+
+def input_image(raw: Any, max_side: int, what: str = "image") -> tuple[Image.Image, tuple[int, int]]:
+    """The decoded image and the size it is processed at: within max_side, sides multiples of 8."""
+    image = decode_image(raw if isinstance(raw, bytes) else b"", what)
+    if min(image.size) < MIN_SIDE:
+        raise ValueError(f"{what} is {image.width}x{image.height}; each side must be at least {MIN_SIDE} pixels")
+    return image, fit_within(image.width, image.height, max_side)
+
+
+@dataclass(frozen=True)
+class Txt2ImgRequest:
+    prompt: str
+    negative_prompt: str | None
+    seed: int
+    steps: int
+    guidance_scale: float
+    width: int
+    height: int
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        return (self.width, self.height)
+
+    def batch_key(self) -> tuple:
+        return (self.width, self.height, self.steps, self.guidance_scale)
+
+
+@dataclass(frozen=True)
+class EditRequest:
+    image: Image.Image
+    size: tuple[int, int]
+    instruction: str
+    seed: int
+    steps: int
+    guidance_scale: float
+    image_guidance_scale: float
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        return self.size
+
+    def batch_key(self) -> tuple:
+        return (self.size, self.steps, self.guidance_scale, self.image_guidance_scale)
+
+
+@dataclass(frozen=True)
+class InpaintRequest:
+    image: Image.Image
+    mask: Image.Image  # binary, the image's size
+    size: tuple[int, int]
+    prompt: str
+    negative_prompt: str | None
+    seed: int
+    steps: int
+    guidance_scale: float
+    strength: float
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        return self.image.size  # pasted back into the original
+
+    @property
+    def mask_is_empty(self) -> bool:
+        return self.mask.getextrema()[1] == 0
+
+    def batch_key(self) -> tuple:
+        return (self.size, self.steps, self.guidance_scale, self.strength)
+
+
+def txt2img_request(values: dict[str, Any], tokenizer, defaults: dict, max_side: int) -> Txt2ImgRequest:
+    return Txt2ImgRequest(
+        prompt=text(values.get("prompt"), "prompt", tokenizer),
+        negative_prompt=text(values.get("negative_prompt"), "negative_prompt", tokenizer, required=False),
+        seed=seed(values.get("seed")),
+        steps=int(number(values.get("steps"), "steps", defaults["steps"], 1, MAX_STEPS, integer=True)),
+        guidance_scale=number(values.get("guidance_scale"), "guidance_scale", defaults["guidance_scale"],
+                              0, MAX_GUIDANCE),
+        width=side(values.get("width"), "width", defaults["width"], max_side),
+        height=side(values.get("height"), "height", defaults["height"], max_side),
+    )
+
+
+def edit_request(values: dict[str, Any], tokenizer, defaults: dict, max_side: int) -> EditRequest:
+    instruction = text(values.get("instruction"), "instruction", tokenizer)
+    image, size = input_image(values.get("image"), max_side)
+    return EditRequest(
+        image=image, size=size, instruction=instruction, seed=seed(values.get("seed")),
+        steps=int(number(values.get("steps"), "steps", defaults["steps"], 1, MAX_STEPS, integer=True)),
+        guidance_scale=number(values.get("guidance_scale"), "guidance_scale", defaults["guidance_scale"],
+                              0, MAX_GUIDANCE),
+        image_guidance_scale=number(values.get("image_guidance_scale"), "image_guidance_scale",
+                                    defaults["image_guidance_scale"], 0, MAX_IMAGE_GUIDANCE),
+    )
+
+
+def inpaint_request(values: dict[str, Any], tokenizer, defaults: dict, max_side: int) -> InpaintRequest:
+    prompt = text(values.get("prompt"), "prompt", tokenizer)
+    image, size = input_image(values.get("image"), max_side)
+    mask = binary_mask(decode_image(values.get("mask") or b"", "mask"), image.size)
+    steps = int(number(values.get("steps"), "steps", defaults["steps"], 1, MAX_STEPS, integer=True))
+    strength = number(values.get("strength"), "strength", defaults["strength"], 0, 1, low_open=True)
+    if int(steps * strength) < 1:
+        raise ValueError(f"steps x strength must be at least 1 denoising step (got {steps} x {strength:g})")
+    return InpaintRequest(
+        image=image, mask=mask, size=size, prompt=prompt,
+        negative_prompt=text(values.get("negative_prompt"), "negative_prompt", tokenizer, required=False),
+        seed=seed(values.get("seed")), steps=steps,
+        guidance_scale=number(values.get("guidance_scale"), "guidance_scale", defaults["guidance_scale"],
+                              0, MAX_GUIDANCE),
+        strength=strength,
+    )

@@ -1,0 +1,92 @@
+"""Image helpers shared by the Triton Python models, ingest, the CLI and the dashboard.
+
+`decode_image` is the one gate every uploaded or fetched image passes: it refuses empty, huge,
+truncated and non-image bytes with a message meant for the person who sent them.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, ImageFilter, UnidentifiedImageError
+
+MAX_BYTES = 25 * 1024 * 1024
+MAX_PIXELS = 40_000_000
+FORMATS = {"PNG", "JPEG", "WEBP", "GIF", "BMP"}
+
+
+def decode_image(raw: bytes, what: str = "image") -> Image.Image:
+    """Decode PNG/JPEG/WebP (or GIF/BMP) bytes to RGB; ValueError with a clear message otherwise."""
+    if not raw:
+        raise ValueError(f"{what} is empty")
+    if len(raw) > MAX_BYTES:
+        raise ValueError(f"{what} is {len(raw) / 2**20:.1f} MiB; at most {MAX_BYTES // 2**20} MiB is accepted")
+    try:
+        image = Image.open(io.BytesIO(raw))
+    except Image.DecompressionBombError as error:
+        raise ValueError(f"{what} is too large: {error}") from error
+    except (UnidentifiedImageError, OSError) as error:
+        raise ValueError(f"{what} could not be decoded: not a PNG, JPEG or WebP image") from error
+    if image.format not in FORMATS:
+        raise ValueError(f"{what} format {image.format} is not accepted; send PNG, JPEG or WebP")
+    if image.width * image.height > MAX_PIXELS:
+        raise ValueError(f"{what} is {image.width}x{image.height}; at most {MAX_PIXELS // 10**6} megapixels")
+    try:
+        image.load()
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ValueError(f"{what} data is truncated or corrupt ({error})") from error
+    return image.convert("RGB")
+
+
+def png_bytes(image: Image.Image | np.ndarray) -> bytes:
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def fit_within(width: int, height: int, max_side: int, multiple: int = 8) -> tuple[int, int]:
+    """The largest size with the same aspect ratio, both sides at most `max_side`, rounded down to `multiple`."""
+    scale = min(1.0, max_side / max(width, height))
+    return (max(multiple, int(width * scale) // multiple * multiple),
+            max(multiple, int(height * scale) // multiple * multiple))
+
+
+def binary_mask(mask: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """White (>= 128) = repaint, as an L image of `size`.
+
+    A mask of another size is scaled (nearest neighbour) when its aspect ratio matches the image's
+    within 1%, and refused otherwise: stretching it would repaint the wrong part of the product.
+    """
+    if mask.size != size:
+        ratio, expected = mask.width / mask.height, size[0] / size[1]
+        if abs(ratio / expected - 1) > 0.01:
+            raise ValueError(f"mask is {mask.width}x{mask.height} but the image is {size[0]}x{size[1]}; "
+                             "the mask must have the image's aspect ratio")
+        mask = mask.resize(size, Image.Resampling.NEAREST)
+    return mask.convert("L").point(lambda value: 255 if value >= 128 else 0)
+
+
+def feather_radius(size: tuple[int, int]) -> int:
+    return max(2, min(size) // 128)
+
+
+def paste_back(original: Image.Image, generated: Image.Image, mask: Image.Image) -> Image.Image:
+    """Keep every pixel of `original` outside the mask, blending into `generated` over a soft edge.
+
+    The blend weight is 1 on the mask, falls to 0 over `feather_radius` pixels beyond it, and is
+    exactly 0 further than 2 * feather_radius from the mask, where the original pixels are returned
+    untouched. `generated` is scaled to the original's size first.
+    """
+    radius = feather_radius(original.size)
+    if generated.size != original.size:
+        generated = generated.resize(original.size, Image.Resampling.LANCZOS)
+    alpha = mask.filter(ImageFilter.MaxFilter(2 * radius + 1)).filter(ImageFilter.BoxBlur(radius))
+    return Image.composite(generated.convert("RGB"), original.convert("RGB"), alpha)
+
+
+def dilated(mask: Image.Image, radius: int) -> Image.Image:
+    """The mask grown by `radius` pixels in every direction (the region paste_back may change)."""
+    return mask.filter(ImageFilter.MaxFilter(2 * radius + 1))

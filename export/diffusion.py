@@ -1,0 +1,220 @@
+"""Export a diffusion pipeline's networks to ONNX for Triton, each checked against PyTorch.
+
+For pipeline `txt2img` (SDXL) it writes:
+  sdxl_text_encoder/1/model.onnx    input_ids -> hidden_states (penultimate layer)
+  sdxl_text_encoder_2/1/model.onnx  input_ids -> hidden_states (penultimate), text_embeds (pooled)
+  sdxl_unet/1/model.onnx            sample, timestep, encoder_hidden_states, text_embeds, time_ids -> noise_pred
+  sdxl_vae_decoder/1/model.onnx     latents -> image
+and for `edit` (pix2pix_*) and `inpaint` (inpaint_*): text_encoder (last hidden state), unet,
+vae_encoder (image -> latent_parameters: the Gaussian's mean and log-variance) and vae_decoder.
+The Python model's version folder (txt2img/1, ...) gets export.json (what was built, the network
+names, the VAE's constants, the parity figures), the tokenizers and the scheduler config.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from diffusers import DiffusionPipeline
+from torch import nn
+
+from atelier.config import AtelierError
+
+ONNX_OPSET = 17
+PARITY_TOLERANCE = 1e-3  # max abs difference ONNX Runtime vs PyTorch, fp32
+PREFIXES = {"txt2img": "sdxl", "edit": "pix2pix", "inpaint": "inpaint"}
+DEFAULTS = {  # per profile: what a request gets when it leaves a parameter out
+    "tiny": {"txt2img": {"steps": 20, "guidance_scale": 5.0, "width": 256, "height": 256},
+             "edit": {"steps": 20, "guidance_scale": 7.5, "image_guidance_scale": 1.5},
+             "inpaint": {"steps": 20, "guidance_scale": 7.5, "strength": 1.0}},
+    "full": {"txt2img": {"steps": 30, "guidance_scale": 5.0, "width": 1024, "height": 1024},
+             "edit": {"steps": 20, "guidance_scale": 7.5, "image_guidance_scale": 1.5},
+             "inpaint": {"steps": 30, "guidance_scale": 7.5, "strength": 1.0}},
+}
+MAX_SIDE = {"tiny": 512, "full": 1536}
+
+
+class TextEncoder(nn.Module):
+    """CLIP text encoder -> the hidden states a pipeline conditions on (and the pooled projection)."""
+
+    def __init__(self, encoder: nn.Module, penultimate: bool, pooled: bool) -> None:
+        super().__init__()
+        self.encoder, self.penultimate, self.pooled = encoder, penultimate, pooled
+
+    def forward(self, input_ids: torch.Tensor):
+        out = self.encoder(input_ids, output_hidden_states=True)
+        hidden = out.hidden_states[-2] if self.penultimate else out.last_hidden_state
+        return (hidden, out.text_embeds) if self.pooled else hidden
+
+
+class UNet(nn.Module):
+    def __init__(self, unet: nn.Module, text_time: bool) -> None:
+        super().__init__()
+        self.unet, self.text_time = unet, text_time
+
+    def forward(self, sample, timestep, encoder_hidden_states, text_embeds=None, time_ids=None):
+        added = {"text_embeds": text_embeds, "time_ids": time_ids} if self.text_time else None
+        return self.unet(sample, timestep, encoder_hidden_states, added_cond_kwargs=added, return_dict=False)[0]
+
+
+class VaeEncoder(nn.Module):
+    def __init__(self, vae: nn.Module) -> None:
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.vae._encode(image)  # the moments DiagonalGaussianDistribution is built from
+
+
+class VaeDecoder(nn.Module):
+    def __init__(self, vae: nn.Module) -> None:
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        return self.vae.decode(latents, return_dict=False)[0]
+
+
+def _networks(kind: str, pipe: DiffusionPipeline, size: int = 64) -> dict[str, tuple]:
+    """name -> (module, example inputs, input names, output names, dynamic axes)."""
+    gen = torch.Generator().manual_seed(0)
+    prefix, latent = PREFIXES[kind], size // pipe.vae_scale_factor
+    ids = torch.tensor(pipe.tokenizer(["a linen shirt", "a red dress"], padding="max_length",
+                                      max_length=pipe.tokenizer.model_max_length).input_ids)
+    text_axes = {"input_ids": {0: "batch"}, "hidden_states": {0: "batch"}, "text_embeds": {0: "batch"}}
+    image_axes = {0: "batch", 2: "height", 3: "width"}
+    unet_cfg = pipe.unet.config
+    # Traced at odd latent sizes, so the graph keeps the UNet's path for sizes that do not halve evenly
+    # (diffusers takes it only when it is needed, and the tracer records one path).
+    sample = torch.randn(2, unet_cfg.in_channels, latent + 1, latent - 1, generator=gen)
+    timestep = torch.tensor([999.0, 10.0])
+    hidden = torch.randn(2, ids.shape[1], unet_cfg.cross_attention_dim, generator=gen)
+    unet_axes = {"sample": image_axes, "timestep": {0: "batch"}, "encoder_hidden_states": {0: "batch"},
+                 "noise_pred": image_axes}
+    nets = {}
+    if kind == "txt2img":
+        nets[f"{prefix}_text_encoder"] = (TextEncoder(pipe.text_encoder, True, False), (ids,), ["input_ids"],
+                                          ["hidden_states"], text_axes)
+        nets[f"{prefix}_text_encoder_2"] = (TextEncoder(pipe.text_encoder_2, True, True), (ids,), ["input_ids"],
+                                            ["hidden_states", "text_embeds"], text_axes)
+        pooled = torch.randn(2, pipe.text_encoder_2.config.projection_dim, generator=gen)
+        time_ids = torch.tensor([[64.0, 64.0, 0.0, 0.0, 64.0, 64.0]] * 2)
+        nets[f"{prefix}_unet"] = (
+            UNet(pipe.unet, True), (sample, timestep, hidden, pooled, time_ids),
+            ["sample", "timestep", "encoder_hidden_states", "text_embeds", "time_ids"], ["noise_pred"],
+            {**unet_axes, "text_embeds": {0: "batch"}, "time_ids": {0: "batch"}},
+        )
+    else:
+        nets[f"{prefix}_text_encoder"] = (TextEncoder(pipe.text_encoder, False, False), (ids,), ["input_ids"],
+                                          ["hidden_states"], text_axes)
+        nets[f"{prefix}_unet"] = (UNet(pipe.unet, False), (sample, timestep, hidden),
+                                  ["sample", "timestep", "encoder_hidden_states"], ["noise_pred"], unet_axes)
+        image = torch.rand(2, 3, size, size, generator=gen) * 2 - 1
+        nets[f"{prefix}_vae_encoder"] = (VaeEncoder(pipe.vae), (image,), ["image"], ["latent_parameters"],
+                                         {"image": image_axes, "latent_parameters": image_axes})
+    latents = torch.randn(2, pipe.vae.config.latent_channels, latent, latent, generator=gen)
+    nets[f"{prefix}_vae_decoder"] = (VaeDecoder(pipe.vae), (latents,), ["latents"], ["image"],
+                                     {"latents": image_axes, "image": image_axes})
+    return nets
+
+
+def _export_one(module: nn.Module, inputs: tuple, input_names: list[str], output_names: list[str],
+                axes: dict, path: Path) -> float:
+    """Export to `path`; returns the max abs difference between ONNX Runtime and PyTorch on `inputs`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob("*"):  # a previous export's external weight files
+        if stale.is_file():
+            stale.unlink()
+    with warnings.catch_warnings():  # the tracer's notes on shape-dependent Python branches do not apply
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.onnx")
+        torch.onnx.export(module, inputs, str(path), dynamo=False, opset_version=ONNX_OPSET,
+                          input_names=input_names, output_names=output_names, dynamic_axes=axes)
+    with torch.no_grad():
+        expected = module(*inputs)
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(output_names, {name: value.numpy() for name, value in zip(input_names, inputs)})
+    return max(float(np.abs(g - e.numpy()).max()) for g, e in zip(got, expected))
+
+
+def weights_sha256(pipe: DiffusionPipeline) -> str:
+    digest = hashlib.sha256()
+    for name in ("text_encoder", "text_encoder_2", "unet", "vae"):
+        module = getattr(pipe, name, None)
+        for key, tensor in sorted(module.state_dict().items()) if module is not None else []:
+            digest.update(f"{name}.{key}".encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def export_pipeline(kind: str, pipe: DiffusionPipeline, repository: Path, build: dict[str, Any]) -> dict[str, Any]:
+    """Write `kind`'s networks and Python-model assets into `repository`; returns export.json's content."""
+    parity = {}
+    for name, (module, inputs, input_names, output_names, axes) in _networks(kind, pipe).items():
+        module.eval()
+        parity[name] = _export_one(module, inputs, input_names, output_names, axes,
+                                   repository / name / "1" / "model.onnx")
+        if parity[name] > PARITY_TOLERANCE:
+            raise AtelierError(f"{name}: ONNX Runtime differs from PyTorch by {parity[name]:.2e} "
+                               f"(tolerance {PARITY_TOLERANCE:.0e})")
+    version_dir = repository / kind / "1"
+    version_dir.mkdir(parents=True, exist_ok=True)
+    pipe.tokenizer.save_pretrained(version_dir / "tokenizer")
+    if kind == "txt2img":
+        pipe.tokenizer_2.save_pretrained(version_dir / "tokenizer_2")
+    pipe.scheduler.save_config(version_dir / "scheduler")
+    profile = build["profile"]
+    record = {
+        "pipeline": kind,
+        "build": build,
+        "weights_sha256": weights_sha256(pipe),
+        "networks": sorted(parity),
+        "prefix": PREFIXES[kind],
+        "vae": {"scale_factor": pipe.vae_scale_factor, "scaling_factor": pipe.vae.config.scaling_factor,
+                "latent_channels": pipe.vae.config.latent_channels},
+        "force_zeros_for_empty_prompt": bool(getattr(pipe.config, "force_zeros_for_empty_prompt", False)),
+        "defaults": DEFAULTS[profile][kind],
+        "max_side": MAX_SIDE[profile],
+        "onnx_vs_torch_max_abs": parity,
+    }
+    (version_dir / "export.json").write_text(json.dumps(record, indent=2))
+    return record
+
+
+def load_exported_pipeline(repository: Path, kind: str) -> DiffusionPipeline:
+    """The PyTorch pipeline that the repository's `kind` model was exported from."""
+    from export.diffusion_models import load_pipeline
+
+    record = json.loads((repository / kind / "1" / "export.json").read_text())
+    build = record["build"]
+    pipe = load_pipeline(kind, build["profile"], build["source"], build["lora"], build["lora_scale"])
+    if weights_sha256(pipe) != record["weights_sha256"]:
+        raise AtelierError(f"rebuilding {build} no longer gives the exported {kind} weights; run `atelier export`")
+    return pipe
+
+
+def export_pipelines(repository: Path, profile: str, kinds: tuple[str, ...] = ("txt2img", "edit", "inpaint"),
+                     sources: dict[str, str] | None = None, lora: str | None = None,
+                     lora_scale: float = 1.0) -> dict[str, dict[str, Any]]:
+    """Build and export each pipeline in `kinds`; returns {kind: export record}. Shows progress."""
+    from tqdm import tqdm
+
+    from export.diffusion_models import load_pipeline
+
+    records = {}
+    for kind in (bar := tqdm(kinds, desc="export", unit="pipeline")):
+        bar.set_postfix_str(kind)
+        source = (sources or {}).get(kind)
+        kind_lora = lora if kind == "txt2img" else None
+        pipe = load_pipeline(kind, profile, source, kind_lora, lora_scale)
+        build = {"profile": profile, "source": source, "lora": kind_lora, "lora_scale": lora_scale}
+        records[kind] = export_pipeline(kind, pipe, repository, build)
+    return records

@@ -1,0 +1,7 @@
+"""edit: instruct-pix2pix editing; the loop is atelier.diffusion.pipelines.InstructEdit."""
+
+from atelier.diffusion.triton_model import PipelineModel
+
+
+class TritonPythonModel(PipelineModel):
+    pass

@@ -1,0 +1,7 @@
+"""inpaint: SD inpainting with paste-back; the loop is atelier.diffusion.pipelines.Inpaint."""
+
+from atelier.diffusion.triton_model import PipelineModel
+
+
+class TritonPythonModel(PipelineModel):
+    pass
