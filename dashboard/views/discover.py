@@ -8,6 +8,7 @@ from atelier.config import AtelierError
 from atelier.images import decode_image
 from atelier.search import Query
 from dashboard import services
+from dashboard.components import product_card
 from ingest.fetch import load_images
 
 COLUMNS = 5
@@ -57,14 +58,9 @@ def show_results(hits: list) -> None:
     for row_start in range(0, len(hits), COLUMNS):
         for column, hit in zip(st.columns(COLUMNS), hits[row_start : row_start + COLUMNS]):
             with column, st.container(border=True):
-                fields = hit.fields
-                st.image(fields["image_uri"], width="stretch")
-                st.markdown(f"**{fields['title']}**")
-                st.caption(f"{fields['category']} · {fields['color']} · {fields['pattern']} · "
-                           f"{fields['brand']} · {fields['price']:.2f}")
-                st.caption(f"score {hit.score:.3f} · {hit.id}")
+                product_card(hit)
                 st.button("Find similar", key=f"similar-{hit.id}", on_click=use_as_query,
-                          args=(hit.id, fields["image_uri"]), width="stretch")
+                          args=(hit.id, hit.fields["image_uri"]), width="stretch")
 
 
 st.title("Discover")

@@ -62,9 +62,51 @@ def test_discover_find_similar_searches_by_that_products_image(app):
     assert top.endswith(first_id) and float(top.split()[1]) > 0.999
 
 
-def test_system_page_shows_models_and_collection(app):
+def test_system_page_shows_models_and_collection(app, model_repository):
     app.switch_page("views/system.py").run()
     assert not app.exception and not app.error
     metrics = {m.label: m.value for m in app.metric}
-    assert metrics["Models ready"] == "4 / 4"
+    served = len(list(model_repository.glob("*/config.pbtxt")))
+    assert served > 4 and metrics["Models ready"] == f"{served} / {served}"
     assert metrics["Products"] == str(DEMO_COUNT)
+
+
+def click(app: AppTest, label: str) -> None:
+    next(button for button in app.button if button.label == label).click().run()
+
+
+def test_generate_page_generates_edits_and_shows_products_after_each(app, triton):
+    from atelier.images import png_bytes
+
+    app.switch_page("views/generate.py").run()
+    assert "Describe an outfit" in app.info[0].value
+    app.text_area(key="prompt").input("a breezy linen outfit for a beach wedding")
+    app.slider(key="steps").set_value(3)
+    app.number_input(key="generate-seed").set_value(7)
+    click(app, "Generate")
+    assert not app.exception and not app.error
+    looks = app.session_state["looks"]
+    expected, _ = triton.generate("txt2img", prompt="a breezy linen outfit for a beach wedding", steps=3,
+                                  guidance_scale=5.0, width=256, height=256, seed=7)
+    assert len(looks) == 1 and looks[0]["image"] == png_bytes(expected)
+    assert any(c.value.startswith("Version 1 · “a breezy linen outfit") and "seed 7 · 256x256" in c.value
+               for c in app.caption)
+    assert len(result_captions(app)) == 5
+
+    app.text_input(key="instruction").input("make the shirt sage green")
+    app.slider(key="edit-steps").set_value(2)
+    click(app, "Apply edit")
+    assert not app.exception and not app.error
+    looks = app.session_state["looks"]
+    assert len(looks) == 2 and looks[1]["image"] != looks[0]["image"]
+    assert any(c.value.startswith("Version 2 · edit: “make the shirt sage green”") for c in app.caption)
+    assert len(result_captions(app)) == 5
+
+
+def test_generate_page_shows_a_clear_error_and_keeps_the_history(app):
+    app.switch_page("views/generate.py").run()
+    app.text_area(key="prompt").input("   ")
+    click(app, "Generate")
+    assert not app.exception
+    assert "prompt is empty" in app.error[0].value
+    assert app.session_state["looks"] == []

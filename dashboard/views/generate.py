@@ -1,0 +1,140 @@
+"""Generate: a prompt becomes an outfit image (txt2img), instructions edit it (edit), and after each
+step the five closest catalog products are shown. Every version stays in the session's history."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import streamlit as st
+
+from atelier.config import AtelierError
+from atelier.images import png_bytes
+from atelier.search import Query
+from dashboard import services
+from dashboard.components import product_card
+
+PRODUCTS = 5
+SIZES = {"tiny": [256, 384, 512], "full": [768, 1024, 1280]}
+
+
+def with_progress(label: str, call: Callable[[], tuple]) -> tuple:
+    """Run a Triton call while a status box counts the seconds (a request cannot report its steps)."""
+    started = time.perf_counter()
+    with st.status(label, expanded=False) as status, ThreadPoolExecutor(1) as pool:
+        future = pool.submit(call)
+        while not future.done():
+            status.update(label=f"{label} {time.perf_counter() - started:.0f} s")
+            time.sleep(0.25)
+        try:
+            result = future.result()
+        except AtelierError:
+            status.update(label=f"{label} failed", state="error")
+            raise
+        status.update(label=f"Done in {time.perf_counter() - started:.1f} s", state="complete")
+    return result
+
+
+def closest_products(image_png: bytes) -> list:
+    try:
+        return services.catalog_search().search(Query(image=image_png, top_k=PRODUCTS))
+    except AtelierError as error:  # the image is kept either way
+        st.warning(f"No catalog products: {error}")
+        return []
+
+
+def add_look(model: str, label: str, values: dict) -> None:
+    started = time.perf_counter()
+    image, seed = with_progress("Generating…" if model == "txt2img" else "Editing…",
+                                lambda: services.triton().generate(model, **values))
+    data = png_bytes(image)
+    st.session_state.looks.append({"image": data, "seed": seed, "label": label, "size": image.shape[1::-1],
+                                   "seconds": time.perf_counter() - started,
+                                   "products": closest_products(data)})
+
+
+def seed_input(key: str) -> int | None:
+    seed = st.number_input("Seed", 0, 2**31 - 1, value=None, step=1, placeholder="random", key=f"{key}-seed",
+                           help="the same seed and settings give the same image; empty draws one")
+    return None if seed is None else int(seed)
+
+
+def generate_form() -> None:
+    sizes = SIZES[services.settings().profile]
+    with st.form("generate"):
+        prompt = st.text_area("Prompt", placeholder="a breezy linen outfit for a beach wedding", key="prompt")
+        negative = st.text_input("Negative prompt", placeholder="blurry, low quality", key="negative-prompt")
+        left, right = st.columns(2)
+        steps = left.slider("Steps", 1, 100, 20, key="steps")
+        guidance = right.slider("Guidance", 0.0, 20.0, 5.0, 0.5, key="guidance",
+                                help="how closely the image follows the prompt")
+        width = left.selectbox("Width", sizes, key="width")
+        height = right.selectbox("Height", sizes, key="height")
+        seed = seed_input("generate")
+        if st.form_submit_button("Generate", type="primary", width="stretch"):
+            try:
+                add_look("txt2img", f"“{prompt.strip()}”", {
+                    "prompt": prompt, "negative_prompt": negative or None, "steps": steps,
+                    "guidance_scale": guidance, "width": width, "height": height, "seed": seed})
+            except AtelierError as error:
+                st.error(str(error))
+
+
+def edit_form(look: dict) -> None:
+    with st.form("edit"):
+        st.markdown("**Edit this image**")
+        instruction = st.text_input("Instruction", placeholder="make the jacket denim", key="instruction")
+        left, right = st.columns(2)
+        steps = left.slider("Steps", 1, 100, 20, key="edit-steps")
+        guidance = right.slider("Text guidance", 0.0, 20.0, 7.5, 0.5, key="edit-guidance")
+        image_guidance = left.slider("Image guidance", 0.0, 5.0, 1.5, 0.1, key="image-guidance",
+                                     help="higher keeps more of the current image")
+        with right:
+            seed = seed_input("edit")
+        if st.form_submit_button("Apply edit", width="stretch"):
+            try:
+                add_look("edit", f"edit: “{instruction.strip()}”", {
+                    "image": look["image"], "instruction": instruction, "steps": steps,
+                    "guidance_scale": guidance, "image_guidance_scale": image_guidance, "seed": seed})
+            except AtelierError as error:
+                st.error(str(error))
+
+
+def show_look(look: dict, number: int) -> None:
+    st.image(look["image"], width="stretch")
+    width, height = look["size"]
+    st.caption(f"Version {number} · {look['label']} · seed {look['seed']} · {width}x{height} · "
+               f"{look['seconds']:.1f} s")
+    st.download_button("Download PNG", look["image"], file_name=f"atelier-{number}-seed{look['seed']}.png",
+                       mime="image/png", key="download", width="stretch")
+
+
+def show_products(hits: list) -> None:
+    st.subheader("Closest catalog products")
+    for column, hit in zip(st.columns(PRODUCTS), hits):
+        with column, st.container(border=True):
+            product_card(hit)
+
+
+st.title("Generate")
+st.session_state.setdefault("looks", [])
+controls, result = st.columns([2, 3])
+with controls:
+    generate_form()
+looks = st.session_state.looks
+if looks:
+    with controls:
+        edit_form(looks[-1])
+    with result:
+        show_look(looks[-1], len(looks))
+    if looks[-1]["products"]:
+        show_products(looks[-1]["products"])
+    if len(looks) > 1:
+        with st.expander(f"Earlier versions ({len(looks) - 1})"):
+            earlier = list(enumerate(looks[:-1], 1))[-6:]
+            for column, (number, look) in zip(st.columns(len(earlier)), earlier):
+                column.image(look["image"], caption=f"{number}: {look['label']}", width="stretch")
+else:
+    with result:
+        st.info("Describe an outfit and press Generate. Each image is followed by the closest catalog products.")

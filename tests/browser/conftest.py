@@ -1,0 +1,54 @@
+"""Browser fixtures: the dashboard as a real Streamlit server on the test services, and Debian's chromium."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from atelier import processes
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(triton_server, milvus_uri, demo_store, tmp_path_factory):
+    port = processes.free_port()
+    env = {"ATELIER_TRITON_URL": triton_server.grpc_url, "ATELIER_MILVUS_URI": milvus_uri,
+           "ATELIER_COLLECTION": demo_store.collection}
+    service = processes.dashboard(port, env, tmp_path_factory.mktemp("dash") / "dashboard.log")
+    service.start()
+    yield f"http://127.0.0.1:{port}"
+    service.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "Debian's chromium is needed: `make browser` installs it"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def result_images(page):
+    return page.locator('[data-testid="stImage"] img')
+
+
+def wait_for_results(page, minimum: int = 5) -> int:
+    page.wait_for_function(
+        """(minimum) => {
+            const images = [...document.querySelectorAll('[data-testid="stImage"] img')];
+            return images.filter(i => i.complete && i.naturalWidth > 0).length >= minimum;
+        }""", arg=minimum, timeout=60_000)
+    return result_images(page).count()
+
+
+def screenshot_path(tmp_path: Path, name: str) -> str:
+    """Screenshots go to $ATELIER_SCREENSHOTS when set (to look at them), else to the test's tmp folder."""
+    return str(Path(os.environ.get("ATELIER_SCREENSHOTS", tmp_path)) / name)
