@@ -7,7 +7,6 @@ tokenizer and through `clip_text`.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from atelier.images import png_bytes
 from atelier.triton_client import TritonClient
 from export.clip import ClipBundle, load_exported_clip
 
@@ -28,12 +28,6 @@ def sample_images() -> list[Image.Image]:
     rng = np.random.default_rng(0)
     sizes = [(64, 64), (96, 128), (200, 150), (37, 53)]
     return [Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)) for w, h in sizes]
-
-
-def png_bytes(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def torch_embeddings(bundle: ClipBundle, images: list[Image.Image], texts: list[str]):
@@ -72,3 +66,53 @@ def parity_report(repository: Path, triton_url: str | None = None) -> dict[str, 
             "max_norm_error": float(np.abs(np.linalg.norm(np.vstack([image_triton, text_triton]), axis=1) - 1).max()),
         }
     return report
+
+
+def generation_cases() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """pipeline -> (request values for our models, the same request as diffusers keyword arguments)."""
+    y, x = np.mgrid[0:64, 0:96]
+    photo = Image.fromarray(np.clip(np.stack([120 + x, 90 + 2 * y, 200 - x], -1), 0, 255).astype(np.uint8))
+    mask = Image.new("L", photo.size, 0)
+    mask.paste(255, (32, 20, 64, 48))
+    text = {"prompt": "a linen outfit for a beach wedding", "seed": 7, "steps": 8, "guidance_scale": 6.0}
+    diffusers_text = {"prompt": text["prompt"], "num_inference_steps": 8, "guidance_scale": 6.0}
+    return {
+        "txt2img": ({**text, "width": 96, "height": 64}, {**diffusers_text, "width": 96, "height": 64}),
+        "edit": ({"image": png_bytes(photo), "instruction": "make the jacket denim", "seed": 7, "steps": 8,
+                  "guidance_scale": 7.5, "image_guidance_scale": 1.5},
+                 {"prompt": "make the jacket denim", "image": photo, "num_inference_steps": 8,
+                  "guidance_scale": 7.5, "image_guidance_scale": 1.5}),
+        "inpaint": ({**text, "image": png_bytes(photo), "mask": png_bytes(mask), "strength": 1.0},
+                    {**diffusers_text, "image": photo, "mask_image": mask, "width": 96, "height": 64,
+                     "strength": 1.0}),
+    }
+
+
+def generation_parity_report(repository: Path, triton_url: str | None = None) -> dict[str, Any]:
+    """Mean absolute difference, in 0-255 levels, of each pipeline's image against diffusers in-process.
+
+    Ours: the ONNX networks driven in-process by atelier.diffusion (and, with a URL, the live Triton
+    model); diffusers: the PyTorch pipeline the repository was exported from, same seed and inputs.
+    Inpainting compares against diffusers' image with the same paste-back applied.
+    """
+    from atelier.diffusion.networks import OnnxNetworks
+    from atelier.diffusion.pipelines import load_pipeline
+    from atelier.images import paste_back
+    from export.diffusion import load_exported_pipeline
+
+    networks = OnnxNetworks(repository)
+    client = TritonClient(triton_url) if triton_url else None
+    report: dict[str, Any] = {}
+    for kind, (values, reference_args) in generation_cases().items():
+        reference = load_exported_pipeline(repository, kind)
+        expected = reference(**reference_args, generator=torch.Generator().manual_seed(values["seed"])).images[0]
+        if kind == "inpaint":
+            expected = paste_back(reference_args["image"], expected, reference_args["mask_image"])
+        expected = np.asarray(expected, dtype=np.float64)
+        ours = load_pipeline(repository / kind / "1", networks)
+        request = ours.parse(values)
+        row = {"onnx_loop_vs_diffusers": float(np.abs(ours([request])[0] - expected).mean())}
+        if client is not None:
+            row["triton_vs_diffusers"] = float(np.abs(client.generate(kind, **values)[0] - expected).mean())
+        report[kind] = row
+    return {"unit": "mean absolute difference in 0-255 levels (acceptance: < 1)", "pipelines": report}

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 import pytest
 from aiohttp import web
 
+from atelier.images import png_bytes
 from atelier.processes import free_port
-from export.parity import png_bytes, sample_images
+from export.parity import sample_images
 from ingest.fetch import load_images
 
 pytestmark = pytest.mark.integration
