@@ -25,12 +25,13 @@ import torch
 from tqdm import tqdm
 
 from atelier.config import Settings
+from atelier.images import png_bytes
 from atelier.plots import saved_figure
 from atelier.processes import free_port
 from atelier.triton_client import TritonClient
 from atelier.triton_server import EmbeddedTriton, TritonPorts
 from export.clip import load_exported_clip
-from export.parity import png_bytes, sample_images
+from export.parity import sample_images
 
 
 def _rate(items: int, seconds: float) -> float:
