@@ -201,10 +201,12 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> None:
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> None:
     if args.what == "parity":
-        from export.parity import parity_report
+        from export.parity import generation_parity_report, parity_report
 
         repository = Path(args.model_repository or settings.model_repository)
-        report = parity_report(repository, None if args.no_triton else settings.triton_url)
+        triton_url = None if args.no_triton else settings.triton_url
+        report = {"clip": parity_report(repository, triton_url),
+                  "generation": generation_parity_report(repository, triton_url)}
     else:
         from training.evaluate import evaluate_retrieval, write_report
 
@@ -216,11 +218,13 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> None:
-    from benchmarks import clip_throughput, search_latency
+    from benchmarks import clip_throughput, generation_latency, search_latency
 
     out = Path(args.out)
     if args.what == "clip":
-        result = clip_throughput.run(settings, out, requests=args.requests)
+        result = clip_throughput.run(settings, out, requests=args.requests or 256)
+    elif args.what == "generation":
+        result = generation_latency.run(settings, out, requests=args.requests or 24, steps=args.steps, size=args.size)
     else:
         result = search_latency.run(out, sizes=[int(s) for s in args.sizes.split(",")], dim=args.dim)
     print(json.dumps(result, indent=2))
@@ -332,10 +336,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("bench", help="benchmarks: clip throughput through Triton, search latency in Milvus")
-    p.add_argument("what", choices=["clip", "search"])
+    p = sub.add_parser("bench", help="benchmarks: clip throughput and generation latency through Triton, "
+                                     "search latency in Milvus")
+    p.add_argument("what", choices=["clip", "generation", "search"])
     p.add_argument("--out", default="benchmarks/results")
-    p.add_argument("--requests", type=int, default=256, help="clip: requests per measurement")
+    p.add_argument("--requests", type=int,
+                   help="clip, generation: requests per measurement (default: clip 256, generation 24)")
+    p.add_argument("--steps", type=int, default=20, help="generation: denoising steps")
+    p.add_argument("--size", type=int, default=256, help="generation: image width and height")
     p.add_argument("--sizes", default="10000,100000", help="search: collection sizes")
     p.add_argument("--dim", type=int, default=128, help="search: embedding dimension")
     p.set_defaults(func=cmd_bench)
