@@ -33,7 +33,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 from transformers import CLIPTokenizer
 
-from atelier.diffusion import requests
+from atelier.diffusion import inputs
 from atelier.diffusion.networks import Networks
 from atelier.images import paste_back
 
@@ -133,8 +133,8 @@ class Text2Image(Pipeline):
         super().__init__(version_dir, networks, scheduler)
         self.tokenizer_2 = CLIPTokenizer.from_pretrained(Path(version_dir) / "tokenizer_2")
 
-    def parse(self, values: dict[str, Any]) -> requests.Txt2ImgRequest:
-        return requests.txt2img_request(values, self.tokenizer, self.defaults, self.max_side)
+    def parse(self, values: dict[str, Any]) -> inputs.Txt2ImgRequest:
+        return inputs.txt2img_request(values, self.tokenizer, self.defaults, self.max_side)
 
     def encode_prompts(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Both encoders' penultimate hidden states, concatenated, and encoder 2's pooled projection."""
@@ -145,7 +145,7 @@ class Text2Image(Pipeline):
                                          ["hidden_states", "text_embeds"])
         return torch.from_numpy(np.concatenate([hidden_1, hidden_2], axis=-1)), torch.from_numpy(pooled)
 
-    def negative_embeddings(self, batch: list[requests.Txt2ImgRequest], embeds, pooled):
+    def negative_embeddings(self, batch: list[inputs.Txt2ImgRequest], embeds, pooled):
         """Zeros for requests without a negative prompt (SDXL's force_zeros_for_empty_prompt)."""
         zeros = self.spec["force_zeros_for_empty_prompt"]
         negative, negative_pooled = torch.zeros_like(embeds), torch.zeros_like(pooled)
@@ -156,7 +156,7 @@ class Text2Image(Pipeline):
         return negative, negative_pooled
 
     @torch.no_grad()
-    def __call__(self, batch: list[requests.Txt2ImgRequest]) -> list[np.ndarray]:
+    def __call__(self, batch: list[inputs.Txt2ImgRequest]) -> list[np.ndarray]:
         first, size = batch[0], len(batch)
         guidance = first.guidance_scale
         cfg = guidance > 1.0
@@ -194,11 +194,11 @@ class InstructEdit(Pipeline):
 
     kind = "edit"
 
-    def parse(self, values: dict[str, Any]) -> requests.EditRequest:
-        return requests.edit_request(values, self.tokenizer, self.defaults, self.max_side)
+    def parse(self, values: dict[str, Any]) -> inputs.EditRequest:
+        return inputs.edit_request(values, self.tokenizer, self.defaults, self.max_side)
 
     @torch.no_grad()
-    def __call__(self, batch: list[requests.EditRequest]) -> list[np.ndarray]:
+    def __call__(self, batch: list[inputs.EditRequest]) -> list[np.ndarray]:
         first, size = batch[0], len(batch)
         guidance, image_guidance = first.guidance_scale, first.image_guidance_scale
         cfg = guidance > 1.0 and image_guidance >= 1.0
@@ -241,8 +241,8 @@ class Inpaint(Pipeline):
         self.mask_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor, do_normalize=False,
                                                 do_binarize=True, do_convert_grayscale=True)
 
-    def parse(self, values: dict[str, Any]) -> requests.InpaintRequest:
-        return requests.inpaint_request(values, self.tokenizer, self.defaults, self.max_side)
+    def parse(self, values: dict[str, Any]) -> inputs.InpaintRequest:
+        return inputs.inpaint_request(values, self.tokenizer, self.defaults, self.max_side)
 
     def sample_latents(self, image: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
         """VAE latents sampled from the encoder's Gaussian, each request with its own generator."""
@@ -252,13 +252,13 @@ class Inpaint(Pipeline):
         return torch.cat(samples) * self.scaling_factor
 
     @torch.no_grad()
-    def __call__(self, batch: list[requests.InpaintRequest]) -> list[np.ndarray]:
+    def __call__(self, batch: list[inputs.InpaintRequest]) -> list[np.ndarray]:
         todo = [r for r in batch if not r.mask_is_empty]
         generated = iter(self.generate(todo) if todo else [])
         # An empty mask repaints nothing: the input comes back as it was.
         return [np.asarray(r.image) if r.mask_is_empty else next(generated) for r in batch]
 
-    def generate(self, batch: list[requests.InpaintRequest]) -> list[np.ndarray]:
+    def generate(self, batch: list[inputs.InpaintRequest]) -> list[np.ndarray]:
         first, size = batch[0], len(batch)
         guidance, strength = first.guidance_scale, first.strength
         cfg = guidance > 1.0

@@ -1,4 +1,4 @@
-"""Requests to the generation models, validated one by one with messages meant for the sender.
+"""Inputs of the generation models, validated request by request with messages meant for the sender.
 
 Every check raises ValueError; the Triton models turn that into an INVALID_ARG error for that
 request only. Parameters left out take the exported model's defaults (export.json "defaults").
