@@ -26,8 +26,10 @@ def decode_image(raw: bytes, what: str = "image") -> Image.Image:
         image = Image.open(io.BytesIO(raw))
     except Image.DecompressionBombError as error:
         raise ValueError(f"{what} is too large: {error}") from error
-    except (UnidentifiedImageError, OSError) as error:
+    except UnidentifiedImageError as error:
         raise ValueError(f"{what} could not be decoded: not a PNG, JPEG or WebP image") from error
+    except (OSError, SyntaxError) as error:  # a known format's header, broken data after it
+        raise ValueError(f"{what} data is truncated or corrupt ({error})") from error
     if image.format not in FORMATS:
         raise ValueError(f"{what} format {image.format} is not accepted; send PNG, JPEG or WebP")
     if image.width * image.height > MAX_PIXELS:
