@@ -1,0 +1,121 @@
+"""The offline turn interpreter on a table of utterances: intent, navigation and slots."""
+
+from __future__ import annotations
+
+import pytest
+
+from atelier.stylist.interpreter import interpret
+
+# (utterance, is there a current image, intent, expected slots (a subset) or navigation (name, target))
+TABLE = [
+    # new outfits
+    ("a breezy linen outfit for a beach wedding", False, "new_outfit", {"fabric": "linen",
+                                                                        "occasion": "beach wedding"}),
+    ("a red dress for a cocktail party", False, "new_outfit", {"garments": ["dress"], "color": "red",
+                                                               "occasion": "cocktail party"}),
+    ("navy striped shirt with white shorts", False, "new_outfit", {"garments": ["shirt", "shorts"],
+                                                                  "color": "navy", "pattern": "striped"}),
+    ("something warm for winter", False, "new_outfit", {"season": "winter"}),
+    ("an autumn look in camel wool", False, "new_outfit", {"season": "autumn", "color": "beige", "fabric": "wool"}),
+    ("a silk blouse for the office", False, "new_outfit", {"garments": ["blouse"], "fabric": "silk",
+                                                           "occasion": "office"}),
+    ("floral summer dress", False, "new_outfit", {"pattern": "floral", "season": "summer"}),
+    ("a checked blazer and jeans for work", False, "new_outfit", {"garments": ["blazer", "jeans"],
+                                                                 "pattern": "checked", "occasion": "work"}),
+    ("sage green cardigan", False, "new_outfit", {"color": "sage", "garments": ["cardigan"]}),
+    ("a denim jacket for a festival", False, "new_outfit", {"fabric": "denim", "occasion": "festival"}),
+    ("polka dot skirt for brunch", False, "new_outfit", {"pattern": "polka dot", "occasion": "brunch"}),
+    ("gingham picnic dress", False, "new_outfit", {"pattern": "checked"}),
+    ("a black leather jacket for a night out", False, "new_outfit", {"color": "black", "fabric": "leather",
+                                                                    "occasion": "night out"}),
+    ("grey wool coat", False, "new_outfit", {"color": "grey", "fabric": "wool", "garments": ["coat"]}),
+    ("gray hoodie", False, "new_outfit", {"color": "grey", "garments": ["hoodie"]}),
+    ("a velvet gown for a gala", False, "new_outfit", {"fabric": "velvet", "garments": ["dress"], "occasion": "gala"}),
+    ("outfit for a job interview", False, "new_outfit", {"occasion": "interview"}),
+    ("a spring outfit with a pink blouse", False, "new_outfit", {"season": "spring", "color": "pink"}),
+    ("tartan trousers", False, "new_outfit", {"pattern": "checked", "garments": ["trousers"]}),
+    ("a plain white tee and jeans", False, "new_outfit", {"pattern": "solid", "color": "white",
+                                                         "garments": ["t-shirt", "jeans"]}),
+    ("a navy striped shirt without polka dots", False, "new_outfit", {"pattern": "striped", "avoid": ["polka dot"]}),
+    ("a summer dress, no florals", False, "new_outfit", {"season": "summer", "avoid": ["floral"]}),
+    ("a linen suit for a wedding under 500", False, "new_outfit", {"fabric": "linen", "max_price": 500.0}),
+    ("show me something more formal", True, "new_outfit", {"style": "formal"}),
+    ("something more casual", True, "new_outfit", {"style": "casual"}),
+    ("another look for a date night", True, "new_outfit", {"occasion": "date night"}),
+    ("give me a different outfit", True, "new_outfit", {}),
+    ("a yellow raincoat look", True, "new_outfit", {"color": "yellow"}),
+    ("design a beach outfit", True, "new_outfit", {"occasion": "beach"}),
+    ("can you design a wedding guest dress?", True, "new_outfit", {"occasion": "wedding"}),
+    # edits of the current image
+    ("make the shirt sage green", True, "edit", {"garments": ["shirt"], "color": "sage"}),
+    ("make the jacket denim", True, "edit", {"garments": ["jacket"], "fabric": "denim"}),
+    ("change the dress to navy blue", True, "edit", {"color": "navy"}),
+    ("turn the skirt into a floral one", True, "edit", {"pattern": "floral"}),
+    ("add a belt", True, "edit", {"garments": ["belt"]}),
+    ("remove the scarf", True, "edit", {"garments": ["scarf"]}),
+    ("please make it red", True, "edit", {"color": "red"}),
+    ("can you make the trousers shorter?", True, "edit", {"garments": ["trousers"]}),
+    ("swap the shoes for sandals", True, "edit", {"garments": ["shoes", "sandals"]}),
+    ("now make the coat checked", True, "edit", {"pattern": "checked"}),
+    ("sage green", True, "edit", {"color": "sage"}),
+    ("with stripes", True, "edit", {"pattern": "striped"}),
+    # product refinements
+    ("only show dresses under 3000", True, "refine", {"category": "dresses", "max_price": 3000.0}),
+    ("only tops", True, "refine", {"category": "tops"}),
+    ("jackets only", True, "refine", {"category": "outerwear"}),
+    ("under 50", True, "refine", {"max_price": 50.0}),
+    ("below $80", True, "refine", {"max_price": 80.0}),
+    ("less than 2k", True, "refine", {"max_price": 2000.0}),
+    ("between 20 and 60", True, "refine", {"min_price": 20.0, "max_price": 60.0}),
+    ("over 100", True, "refine", {"min_price": 100.0}),
+    ("just show the red items", True, "refine", {"color": "red"}),
+    ("filter to bottoms", True, "refine", {"category": "bottoms"}),
+    ("show me only shoes", True, "refine", {"category": "shoes"}),
+    ("cheaper please", True, "refine", {}),
+    ("only striped products", True, "refine", {"pattern": "striped"}),
+    ("coats under 120", True, "refine", {"category": "outerwear", "max_price": 120.0}),
+    # questions
+    ("what fabrics work for summer?", True, "question", {"season": "summer"}),
+    ("how much do these cost?", True, "question", {}),
+    ("which colours go with navy", True, "question", {"color": "navy"}),
+    ("why these products?", True, "question", {}),
+    ("is linen good for a wedding?", False, "question", {"fabric": "linen"}),
+]
+NAVIGATION = [
+    ("start over", "start_over", None),
+    ("let's start again", "start_over", None),
+    ("reset", "start_over", None),
+    ("go back to the first one", "goto", 1),
+    ("back to the second", "goto", 2),
+    ("take me back to look 3", "goto", 3),
+    ("show me the original one again", "goto", 1),
+    ("back to the last one", "goto", -1),
+    ("go back", "back", None),
+    ("back", "back", None),
+    ("previous one", "back", None),
+    ("undo", "undo", None),
+    ("undo that", "undo", None),
+    ("revert", "undo", None),
+]
+
+
+@pytest.mark.parametrize(("text", "has_image", "intent", "slots"), TABLE)
+def test_intent_and_slots(text, has_image, intent, slots):
+    turn = interpret(text, has_image)
+    assert turn.intent == intent
+    found = turn.slots.as_dict()
+    assert {key: found.get(key) for key in slots} == slots
+
+
+@pytest.mark.parametrize(("text", "navigation", "target"), NAVIGATION)
+def test_navigation(text, navigation, target):
+    turn = interpret(text, has_image=True)
+    assert (turn.intent, turn.navigation, turn.target) == ("navigate", navigation, target)
+
+
+def test_the_table_is_large_enough():
+    assert len(TABLE) + len(NAVIGATION) >= 60
+
+
+def test_without_a_current_image_a_change_is_a_new_outfit():
+    assert interpret("make it sage green", has_image=False).intent == "new_outfit"
