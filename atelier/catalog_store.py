@@ -158,11 +158,15 @@ class CatalogStore:
         iterator.close()
         return ids
 
+    def rows(self, fields: list[str], limit: int = 16384) -> list[dict[str, Any]]:
+        """Up to `limit` products' values of `fields` (none when the collection does not exist)."""
+        if not self.exists():
+            return []
+        return self.client.query(self.collection, filter="", output_fields=fields, limit=limit)
+
     def attribute_values(self, limit: int = 16384) -> dict[str, list[str]]:
         """Distinct values of each filterable field (for the dashboard's filter widgets)."""
-        if not self.exists():
-            return {name: [] for name in FILTER_FIELDS}
-        rows = self.client.query(self.collection, filter="", output_fields=list(FILTER_FIELDS), limit=limit)
+        rows = self.rows(list(FILTER_FIELDS), limit)
         return {name: sorted({row[name] for row in rows if row[name]}) for name in FILTER_FIELDS}
 
     def search(self, vector: np.ndarray, model: EmbeddingModel, top_k: int = 10, filter_expr: str = "") -> list[Hit]:

@@ -9,6 +9,8 @@
 |                       | the server `atelier up` runs for that file |
 | ATELIER_COLLECTION    | catalog                                   |
 | ATELIER_MODEL_REPOSITORY | <repo>/model_repository                |
+| ATELIER_STYLIST_DB    | <home>/stylist.sqlite3 (conversations)    |
+| ATELIER_LLM_URL, _MODEL, _TIMEOUT_S, _API_KEY | optional LLM for the stylist (atelier/stylist/llm.py) |
 """
 
 from __future__ import annotations
@@ -66,6 +68,10 @@ class Settings:
             if port_in_use(int(uri.rsplit(":", 1)[1])):
                 return uri
         return str(self.milvus_lite_file)
+
+    @property
+    def stylist_db(self) -> Path:
+        return Path(_env("ATELIER_STYLIST_DB", str(self.home / "stylist.sqlite3")))
 
     @property
     def demo_catalog_dir(self) -> Path:

@@ -6,6 +6,7 @@ st.set_page_config(page_title="Atelier", page_icon=":material/checkroom:", layou
 
 pages = [
     st.Page("views/discover.py", title="Discover", icon=":material/search:", default=True),
+    st.Page("views/stylist.py", title="Stylist", icon=":material/forum:"),
     st.Page("views/generate.py", title="Generate", icon=":material/palette:"),
     st.Page("views/system.py", title="System", icon=":material/monitor_heart:"),
 ]

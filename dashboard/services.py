@@ -7,6 +7,8 @@ import streamlit as st
 from atelier.catalog_store import CatalogStore
 from atelier.config import Settings
 from atelier.search import CatalogSearch
+from atelier.stylist.history import ConversationStore
+from atelier.stylist.stylist import Stylist
 from atelier.triton_client import TritonClient
 
 
@@ -32,3 +34,12 @@ def catalog_search() -> CatalogSearch:
 @st.cache_data(ttl=60, show_spinner=False)
 def attribute_values() -> dict[str, list[str]]:
     return store().attribute_values()
+
+
+@st.cache_resource
+def stylist() -> Stylist:
+    from atelier.stylist.llm import interpreter_from_env
+    from atelier.stylist.prompts import catalog_trends
+
+    trends = catalog_trends(store().rows(["color", "pattern"]))
+    return Stylist(triton(), catalog_search(), ConversationStore(settings().stylist_db), interpreter_from_env(), trends)

@@ -108,6 +108,7 @@ class Turn:
     navigation: str | None = None  # back, undo, start_over, goto
     target: int | None = None  # goto: 1-based look number, -1 the last
     source: str = "offline"  # or "llm"
+    answer: str | None = None  # the LLM's answer to a question
 
 
 def _find(text: str, phrases) -> list[str]:

@@ -4,8 +4,6 @@ step the five closest catalog products are shown. Every version stays in the ses
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import streamlit as st
 
@@ -13,27 +11,10 @@ from atelier.config import AtelierError
 from atelier.images import png_bytes
 from atelier.search import Query
 from dashboard import services
-from dashboard.components import product_card
+from dashboard.components import product_card, with_progress
 
 PRODUCTS = 5
 SIZES = {"tiny": [256, 384, 512], "full": [768, 1024, 1280]}
-
-
-def with_progress(label: str, call: Callable[[], tuple]) -> tuple:
-    """Run a Triton call while a status box counts the seconds (a request cannot report its steps)."""
-    started = time.perf_counter()
-    with st.status(label, expanded=False) as status, ThreadPoolExecutor(1) as pool:
-        future = pool.submit(call)
-        while not future.done():
-            status.update(label=f"{label} {time.perf_counter() - started:.0f} s")
-            time.sleep(0.25)
-        try:
-            result = future.result()
-        except AtelierError:
-            status.update(label=f"{label} failed", state="error")
-            raise
-        status.update(label=f"Done in {time.perf_counter() - started:.1f} s", state="complete")
-    return result
 
 
 def closest_products(image_png: bytes) -> list:

@@ -1,0 +1,40 @@
+"""The SDXL prompt and negative prompt for the conversation so far.
+
+Trend terms enrich what the merchandiser left open (a colour, a pattern). Until trend and
+order-history data are collected (issue 8), they come from the catalog: its most common colours
+and patterns.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from atelier.stylist.interpreter import Slots
+
+BASE_NEGATIVE = "blurry, low quality, deformed body, extra limbs, watermark, text, logo"
+STYLE_WORDS = {"formal": "elegant formal", "casual": "relaxed casual", "sporty": "sporty", "edgy": "edgy",
+               "bold": "bold statement"}
+
+
+def catalog_trends(rows: list[dict], top: int = 2) -> list[str]:
+    """The catalog's most common colours, then its most common non-solid pattern."""
+    colours = [name for name, _ in Counter(r["color"] for r in rows if r.get("color")).most_common(top)]
+    patterns = Counter(r["pattern"] for r in rows if r.get("pattern") and r["pattern"] != "solid").most_common(1)
+    return colours + [name for name, _ in patterns]
+
+
+def build_prompt(slots: Slots, trends: list[str]) -> tuple[str, str]:
+    garments = " and ".join(slots.garments) if slots.garments else "outfit"
+    described = " ".join(w for w in (slots.color, slots.pattern, slots.fabric, garments) if w)
+    lead = f"{STYLE_WORDS[slots.style]} {described}" if slots.style else described
+    parts = [f"a {lead}"]
+    if slots.occasion:
+        parts[0] += f" for a {slots.occasion}"
+    if slots.season:
+        parts.append(f"{slots.season} collection")
+    open_terms = [t for t in trends if t not in (slots.color, slots.pattern) and t not in slots.avoid]
+    if open_terms and not (slots.color and slots.pattern):
+        parts.append(f"trending {' and '.join(open_terms[:2])} accents")
+    parts.append("full-length fashion photograph, studio lighting, high detail")
+    negative = ", ".join([BASE_NEGATIVE, *slots.avoid])
+    return ", ".join(parts), negative

@@ -1,0 +1,171 @@
+"""The stylist: one chat turn in, one answer out (text, maybe an image, the products to show).
+
+    user text -> interpreter (offline or LLM) -> Turn
+      new_outfit: merge the slots, build the prompt, txt2img, "complete the look" products
+      edit:       edit the current image with the message as the instruction, products again
+      refine:     new product filters on the current image; nothing is generated
+      navigate:   back / undo / go to look N / start over; the products of that look again
+      question:   an answer from the conversation state (or the LLM's)
+Every message and the conversation state go to the ConversationStore, so a reload loses nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections.abc import Callable
+from typing import Any
+
+from atelier.catalog_store import Hit
+from atelier.config import AtelierError
+from atelier.images import png_bytes
+from atelier.search import CatalogSearch, Query
+from atelier.stylist.history import ConversationStore, Message, empty_state
+from atelier.stylist.interpreter import Slots, Turn
+from atelier.stylist.prompts import build_prompt
+
+PRODUCTS = 5
+FILTER_SLOTS = ("category", "color", "pattern")
+POLITE = re.compile(r"^(?:please|can you|could you|now|ok|okay|and)\s+", re.IGNORECASE)
+
+
+def merged_slots(previous: dict[str, Any], turn: Slots) -> Slots:
+    """The conversation's slots with this turn's on top; things to avoid accumulate."""
+    new = turn.as_dict()
+    slots = Slots(**{**{k: v for k, v in previous.items() if k != "avoid"}, **new})
+    slots.avoid = list(dict.fromkeys([*previous.get("avoid", []), *turn.avoid]))
+    return slots
+
+
+def hit_record(hit: Hit) -> dict[str, Any]:
+    return {"id": hit.id, "score": round(hit.score, 4), "fields": hit.fields}
+
+
+class Stylist:
+    def __init__(self, triton, search: CatalogSearch, history: ConversationStore,
+                 interpreter: Callable[[str, bool], Turn], trends: list[str]) -> None:
+        self.triton, self.search, self.history = triton, search, history
+        self.interpreter, self.trends = interpreter, trends
+
+    # products ---------------------------------------------------------------------------------
+    def products(self, image: bytes, filters: dict[str, Any], complete_look: bool) -> list[dict[str, Any]]:
+        """Top-5 products like the image within the filters; for a whole outfit, one per category first."""
+        equals = {k: [filters[k]] for k in FILTER_SLOTS if filters.get(k)}
+        bounds = {"min_price": filters.get("min_price"), "max_price": filters.get("max_price")}
+        if not complete_look or "category" in equals:
+            return [hit_record(h) for h in self.search.search(Query(image=image, equals=equals, top_k=PRODUCTS,
+                                                                    **bounds))]
+        categories = self.search.store.attribute_values().get("category", [])
+        per_category = [self.search.search(Query(image=image, equals={**equals, "category": [c]}, top_k=PRODUCTS,
+                                                 **bounds)) for c in categories]
+        rounds = [sorted((hits[i] for hits in per_category if len(hits) > i), key=lambda h: -h.score)
+                  for i in range(PRODUCTS)]
+        return [hit_record(h) for h in [hit for row in rounds for hit in row][:PRODUCTS]]
+
+    # one turn ---------------------------------------------------------------------------------
+    def respond(self, conversation_id: str, text: str) -> Message:
+        """Record the user's message, act on it, record and return the stylist's answer."""
+        text = text.strip()
+        if not text:
+            raise AtelierError("say something first")
+        self.history.add(conversation_id, Message("user", text))
+        state = self.history.state(conversation_id)
+        turn = self.interpreter(text, bool(state["looks"]))
+        handler = getattr(self, f"_{turn.intent}")
+        try:
+            answer = handler(turn, state)
+        except AtelierError as error:  # Triton or Milvus refused: say so, keep the conversation
+            answer = Message("assistant", f"Sorry, that did not work: {error}", intent=turn.intent)
+        self.history.add(conversation_id, answer)
+        if answer.image is not None and answer.intent != "navigate":
+            state["looks"].append(answer.id)
+            state["current"] = len(state["looks"]) - 1
+        if answer.products:
+            state["shown_prices"] = [p["fields"]["price"] for p in answer.products]
+        self.history.save_state(conversation_id, state)
+        return answer
+
+    def _new_outfit(self, turn: Turn, state: dict) -> Message:
+        slots = merged_slots(state["slots"], turn.slots)
+        state["slots"] = slots.as_dict()
+        prompt, negative = build_prompt(slots, self.trends)
+        image, seed = self.triton.generate("txt2img", prompt=prompt, negative_prompt=negative)
+        data = png_bytes(image)
+        products = self.products(data, state["filters"], complete_look=True)
+        return Message("assistant", f"Here is a new look (seed {seed}) and the catalog products that complete it.",
+                       intent="new_outfit", prompt=prompt, image=data, products=products)
+
+    def _edit(self, turn: Turn, state: dict) -> Message:
+        if not state["looks"]:
+            return self._new_outfit(turn, state)
+        state["slots"] = merged_slots(state["slots"], turn.slots).as_dict()
+        instruction = POLITE.sub("", POLITE.sub("", turn.text.strip())).rstrip("?!. ")
+        current = self.history.image(state["looks"][state["current"]])
+        image, seed = self.triton.generate("edit", image=current, instruction=instruction)
+        data = png_bytes(image)
+        products = self.products(data, state["filters"], complete_look=True)
+        return Message("assistant", f"Edited: “{instruction}” (seed {seed}). The closest products again:",
+                       intent="edit", prompt=instruction, image=data, products=products)
+
+    def _refine(self, turn: Turn, state: dict) -> Message:
+        filters = state["filters"]
+        found = turn.slots.as_dict()
+        for name in (*FILTER_SLOTS, "min_price", "max_price"):
+            if name in found:
+                filters[name] = found[name]
+        if "cheaper" in turn.text.lower() and "max_price" not in found and state.get("shown_prices"):
+            filters["max_price"] = round(statistics.median(state["shown_prices"]), 2)
+        if not state["looks"]:
+            return Message("assistant", f"Noted: {describe(filters)}. Describe an outfit to see products.",
+                           intent="refine")
+        current = self.history.image(state["looks"][state["current"]])
+        products = self.products(current, filters, complete_look=True)
+        text = f"Products for look {state['current'] + 1}, {describe(filters)}."
+        if not products:
+            text = f"No products match {describe(filters)}. Say “start over” or change the filters."
+        return Message("assistant", text, intent="refine", products=products)
+
+    def _navigate(self, turn: Turn, state: dict) -> Message:
+        if turn.navigation == "start_over":
+            state.clear()
+            state.update(empty_state())
+            return Message("assistant", "Starting over. Describe an outfit.", intent="navigate")
+        if not state["looks"]:
+            return Message("assistant", "There is no earlier look yet.", intent="navigate")
+        if turn.navigation == "undo":
+            state["looks"].pop()
+            if not state["looks"]:
+                state["current"] = None
+                return Message("assistant", "Undone. There is no look left; describe an outfit.", intent="navigate")
+            index = len(state["looks"]) - 1
+        elif turn.navigation == "back":
+            index = max(0, state["current"] - 1)
+        else:
+            index = len(state["looks"]) - 1 if turn.target == -1 else turn.target - 1
+            if not 0 <= index < len(state["looks"]):
+                return Message("assistant", f"There are only {len(state['looks'])} looks.", intent="navigate")
+        state["current"] = index
+        image = self.history.image(state["looks"][index])
+        products = self.products(image, state["filters"], complete_look=True)
+        return Message("assistant", f"Back to look {index + 1}.", intent="navigate", image=image, products=products)
+
+    def _question(self, turn: Turn, state: dict) -> Message:
+        if turn.answer:
+            return Message("assistant", turn.answer, intent="question")
+        slots = Slots(**state["slots"]) if state["slots"] else None
+        lines = ["I generate outfits from a description, edit the current image (“make the shirt sage green”), "
+                 "filter the products (“only dresses under 80”), and go back to earlier looks."]
+        if slots is not None:
+            lines.append(f"So far: {', '.join(f'{k} {v}' for k, v in slots.as_dict().items())}.")
+        if state["filters"]:
+            lines.append(f"Products are filtered to {describe(state['filters'])}.")
+        return Message("assistant", " ".join(lines), intent="question")
+
+
+def describe(filters: dict[str, Any]) -> str:
+    parts = [str(filters[k]) for k in FILTER_SLOTS if filters.get(k)]
+    if filters.get("min_price") is not None:
+        parts.append(f"from {filters['min_price']:g}")
+    if filters.get("max_price") is not None:
+        parts.append(f"up to {filters['max_price']:g}")
+    return " ".join(parts) if parts else "no filters"

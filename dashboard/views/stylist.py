@@ -1,0 +1,81 @@
+"""Stylist: chat your way to an outfit. Each answer shows the image and the catalog products that go with it.
+
+The open conversation and profile live in the URL (?profile=...&conversation=...), so a reload
+reopens them; every conversation is kept per profile in the stylist's SQLite file.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from atelier.catalog_store import Hit
+from atelier.config import AtelierError
+from dashboard import services
+from dashboard.components import product_card, with_progress
+
+DEFAULT_PROFILE = "merchandiser"
+
+
+def open_conversation(profile: str, conversation_id: str | None) -> None:
+    st.query_params.clear()
+    st.query_params["profile"] = profile
+    if conversation_id:
+        st.query_params["conversation"] = conversation_id
+
+
+def show_message(message) -> None:
+    with st.chat_message(message.role):
+        st.markdown(message.text)
+        if message.image is not None:
+            st.image(message.image, width=360)
+        if message.prompt and message.intent == "new_outfit":
+            st.caption(f"Prompt: {message.prompt}")
+        if message.products:
+            for column, product in zip(st.columns(5), message.products):
+                with column, st.container(border=True):
+                    product_card(Hit(product["id"], product["score"], product["fields"]))
+
+
+history = services.stylist().history
+profile = st.query_params.get("profile", DEFAULT_PROFILE)
+conversation = st.query_params.get("conversation")
+if conversation and history.profile_of(conversation) != profile:
+    conversation = None  # a stale or foreign link: start a fresh one
+
+with st.sidebar:
+    chosen = st.text_input("Profile", value=profile, key="stylist-profile").strip() or DEFAULT_PROFILE
+    if chosen != profile:
+        open_conversation(chosen, None)
+        st.rerun()
+    st.button("New conversation", on_click=open_conversation, args=(profile, None), width="stretch",
+              icon=":material/add:")
+    past = history.conversations(profile)
+    if past:
+        st.caption("Conversations")
+    for item in past:
+        st.button(item["title"], key=f"conversation-{item['id']}", on_click=open_conversation,
+                  args=(profile, item["id"]), width="stretch", type="primary" if item["id"] == conversation else
+                  "secondary")
+
+st.title("Stylist")
+messages = history.messages(conversation) if conversation else []
+if not messages:
+    st.info("Describe an outfit (“a breezy linen outfit for a beach wedding”), then change it (“make the shirt "
+            "sage green”), filter the products (“only show tops under 60”), or go back (“back to the first one”).")
+for message in messages:
+    show_message(message)
+
+text = st.chat_input("Describe an outfit, ask for a change, filter the products…")
+if text:
+    if not conversation:
+        conversation = history.create(profile, text)
+        open_conversation(profile, conversation)
+    with st.chat_message("user"):
+        st.markdown(text)
+    with st.chat_message("assistant"):
+        try:
+            with_progress("Styling…", lambda: services.stylist().respond(conversation, text))
+        except AtelierError as error:
+            st.error(str(error))
+        else:
+            st.rerun()

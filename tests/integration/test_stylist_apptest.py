@@ -1,0 +1,83 @@
+"""A five-turn conversation on the Stylist page (AppTest) against the live Triton and Milvus."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from atelier.config import REPO_ROOT
+from atelier.stylist.history import ConversationStore
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def stylist_app(monkeypatch, triton_server, milvus_uri, demo_store, tmp_path):
+    monkeypatch.setenv("ATELIER_TRITON_URL", triton_server.grpc_url)
+    monkeypatch.setenv("ATELIER_MILVUS_URI", milvus_uri)
+    monkeypatch.setenv("ATELIER_COLLECTION", demo_store.collection)
+    monkeypatch.setenv("ATELIER_STYLIST_DB", str(tmp_path / "stylist.sqlite3"))
+    monkeypatch.delenv("ATELIER_LLM_URL", raising=False)
+    import streamlit as st
+
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    app = AppTest.from_file(str(REPO_ROOT / "dashboard" / "app.py"), default_timeout=180)
+    app.run()
+    app.switch_page("views/stylist.py").run()
+    assert not app.exception
+    return app, ConversationStore(tmp_path / "stylist.sqlite3")
+
+
+def say(app: AppTest, text: str) -> None:
+    app.chat_input[0].set_value(text).run()
+    assert not app.exception and not app.error
+
+
+def score_captions(app: AppTest) -> list[str]:
+    return [c.value for c in app.caption if c.value.startswith("score ")]
+
+
+def test_five_turns_new_edit_refine_back_new(stylist_app):
+    app, history = stylist_app
+    script = [
+        ("a breezy linen outfit for a beach wedding", "new_outfit"),
+        ("make the shirt sage green", "edit"),
+        ("only show tops under 60", "refine"),
+        ("go back to the first one", "navigate"),
+        ("show me something more formal", "new_outfit"),
+    ]
+    for turn, (text, _) in enumerate(script, 1):
+        say(app, text)
+        [conversation] = history.conversations("merchandiser")
+        answers = [m for m in history.messages(conversation["id"]) if m.role == "assistant"]
+        assert len(answers) == turn
+        assert len(score_captions(app)) == 5 * turn  # five product cards under every answer so far
+    assert [a.intent for a in answers] == [intent for _, intent in script]
+    first, edited, refined, back, formal = answers
+
+    assert first.image and first.prompt and "linen" in first.prompt and "beach wedding" in first.prompt
+    first_categories = {p["fields"]["category"] for p in first.products}
+    assert len(first_categories) >= 3  # "complete the look": other categories, not five near-duplicates
+    assert edited.image and edited.image != first.image
+    assert refined.image is None  # refining generates nothing
+    for answer in (refined, back, formal):
+        assert all(p["fields"]["category"] == "tops" and p["fields"]["price"] <= 60 for p in answer.products)
+    assert back.image == first.image
+    assert formal.image not in (first.image, edited.image) and "formal" in formal.prompt
+    assert "linen" in formal.prompt  # the conversation's slots carry over
+
+    state = history.state(conversation["id"])
+    assert len(state["looks"]) == 3 and state["current"] == 2
+    assert state["filters"] == {"category": "tops", "max_price": 60.0}
+
+
+def test_start_over_clears_the_looks_and_filters(stylist_app):
+    app, history = stylist_app
+    say(app, "a red dress for a cocktail party")
+    say(app, "only dresses under 100")
+    say(app, "start over")
+    [conversation] = history.conversations("merchandiser")
+    assert history.state(conversation["id"]) == {"slots": {}, "filters": {}, "looks": [], "current": None}
+    say(app, "a navy checked coat")
+    assert len({p["fields"]["category"] for p in history.messages(conversation["id"])[-1].products}) >= 3
