@@ -17,9 +17,10 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 @pytest.fixture(scope="module")
 def dashboard_url(triton_server, milvus_uri, demo_store, tmp_path_factory):
     port = processes.free_port()
+    work = tmp_path_factory.mktemp("dash")
     env = {"ATELIER_TRITON_URL": triton_server.grpc_url, "ATELIER_MILVUS_URI": milvus_uri,
-           "ATELIER_COLLECTION": demo_store.collection}
-    service = processes.dashboard(port, env, tmp_path_factory.mktemp("dash") / "dashboard.log")
+           "ATELIER_COLLECTION": demo_store.collection, "ATELIER_HOME": str(work / "home"), "ATELIER_LLM_URL": ""}
+    service = processes.dashboard(port, env, work / "dashboard.log")
     service.start()
     yield f"http://127.0.0.1:{port}"
     service.stop()
