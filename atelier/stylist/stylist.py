@@ -89,11 +89,8 @@ class Stylist:
         slots = merged_slots(state["slots"], turn.slots)
         state["slots"] = slots.as_dict()
         prompt, negative = build_prompt(slots, self.trends)
-        image, seed = self.triton.generate("txt2img", prompt=prompt, negative_prompt=negative)
-        data = png_bytes(image)
-        products = self.products(data, state["filters"], complete_look=True)
-        return Message("assistant", f"Here is a new look (seed {seed}) and the catalog products that complete it.",
-                       intent="new_outfit", prompt=prompt, image=data, products=products)
+        return self._look(state, "new_outfit", prompt, "Here is a new look (seed {seed}) and the catalog products "
+                          "that complete it.", "txt2img", prompt=prompt, negative_prompt=negative)
 
     def _edit(self, turn: Turn, state: dict) -> Message:
         if not state["looks"]:
@@ -101,11 +98,16 @@ class Stylist:
         state["slots"] = merged_slots(state["slots"], turn.slots).as_dict()
         instruction = POLITE.sub("", POLITE.sub("", turn.text.strip())).rstrip("?!. ")
         current = self.history.image(state["looks"][state["current"]])
-        image, seed = self.triton.generate("edit", image=current, instruction=instruction)
+        return self._look(state, "edit", instruction, f"Edited: “{instruction}” (seed {{seed}}). The closest "
+                          "products again:", "edit", image=current, instruction=instruction)
+
+    def _look(self, state: dict, intent: str, shown_prompt: str, text: str, model: str, **inputs: Any) -> Message:
+        """Generate through `model`, then the products that complete the look; `text` may name {seed}."""
+        image, seed = self.triton.generate(model, **inputs)
         data = png_bytes(image)
         products = self.products(data, state["filters"], complete_look=True)
-        return Message("assistant", f"Edited: “{instruction}” (seed {seed}). The closest products again:",
-                       intent="edit", prompt=instruction, image=data, products=products)
+        return Message("assistant", text.replace("{seed}", str(seed)), intent=intent, prompt=shown_prompt, image=data,
+                       products=products)
 
     def _refine(self, turn: Turn, state: dict) -> Message:
         filters = state["filters"]

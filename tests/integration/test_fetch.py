@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
 
 import pytest
 from aiohttp import web
 
 from atelier.images import png_bytes
-from atelier.processes import free_port
 from export.parity import sample_images
 from ingest.fetch import load_images
+from tests.http_server import serving
 
 pytestmark = pytest.mark.integration
 PNG = png_bytes(sample_images()[0])
@@ -35,19 +34,10 @@ def server() -> Iterator[tuple[str, dict[str, int]]]:
             return web.Response(body=PNG, content_type="image/png")
         return web.Response(status=404)
 
-    port = free_port()
-    loop = asyncio.new_event_loop()
     app = web.Application()
     app.router.add_get("/{name}", handle)
-    runner = web.AppRunner(app)
-    loop.run_until_complete(runner.setup())
-    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}", calls
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
+    with serving(app) as url:
+        yield url, calls
 
 
 def test_fetch_outcomes(server):

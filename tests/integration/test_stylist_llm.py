@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from collections.abc import Iterator
 
@@ -14,6 +13,7 @@ from aiohttp import web
 
 from atelier.processes import free_port
 from atelier.stylist.llm import LLMInterpreter, interpreter_from_env
+from tests.http_server import serving
 
 pytestmark = pytest.mark.integration
 TIMEOUT_S = 1.0
@@ -42,18 +42,10 @@ async def chat(request: web.Request) -> web.Response:
 
 @pytest.fixture(scope="module")
 def llm_url() -> Iterator[str]:
-    port = free_port()
-    loop = asyncio.new_event_loop()
     app = web.Application()
     app.router.add_post("/{mode}/v1/chat/completions", chat)
-    runner = web.AppRunner(app)
-    loop.run_until_complete(runner.setup())
-    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
+    with serving(app) as url:
+        yield url
 
 
 def test_a_good_llm_answer_is_used(llm_url):
