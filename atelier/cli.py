@@ -207,6 +207,13 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> None:
         triton_url = None if args.no_triton else settings.triton_url
         report = {"clip": parity_report(repository, triton_url),
                   "generation": generation_parity_report(repository, triton_url)}
+    elif args.what == "sketch":
+        from training.sketch_eval import evaluate_sketch, write_sketch_report
+
+        checkpoint = Path(args.checkpoint) if args.checkpoint else None
+        report = evaluate_sketch(_catalog_or_demo(args.catalog, settings), checkpoint, seed=args.seed,
+                                 profile=settings.profile)
+        write_sketch_report(report, Path(args.out))
     else:
         from training.evaluate import evaluate_retrieval, write_report
 
@@ -325,14 +332,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-resume", action="store_true", help="start over instead of resuming from last.pt")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("eval", help="`parity`: PyTorch vs ONNX Runtime vs Triton; `retrieval`: held-out recall")
-    p.add_argument("what", choices=["parity", "retrieval"])
+    p = sub.add_parser("eval", help="`parity`: PyTorch vs ONNX Runtime vs Triton; `retrieval`: held-out recall; "
+                                    "`sketch`: sketch search recall on pseudo-sketches")
+    p.add_argument("what", choices=["parity", "retrieval", "sketch"])
     p.add_argument("--model-repository", help="parity: the repository to check")
     p.add_argument("--no-triton", action="store_true", help="parity: compare PyTorch and ONNX Runtime only")
-    p.add_argument("--catalog", help="retrieval: catalog CSV (default: the demo catalog)")
-    p.add_argument("--checkpoint", help="retrieval: the trained model to evaluate beside the baselines")
-    p.add_argument("--seed", type=int, default=0, help="retrieval: split and augmentation seed")
-    p.add_argument("--out", default="benchmarks/results", help="retrieval: where retrieval.json/png go")
+    p.add_argument("--catalog", help="retrieval, sketch: catalog CSV (default: the demo catalog)")
+    p.add_argument("--checkpoint", help="retrieval, sketch: the trained model (retrieval: beside the baselines)")
+    p.add_argument("--seed", type=int, default=0, help="retrieval, sketch: split and augmentation seed")
+    p.add_argument("--out", default="benchmarks/results", help="retrieval, sketch: where the JSON and PNG go")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 

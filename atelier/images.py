@@ -92,3 +92,18 @@ def paste_back(original: Image.Image, generated: Image.Image, mask: Image.Image)
 def dilated(mask: Image.Image, radius: int) -> Image.Image:
     """The mask grown by `radius` pixels in every direction (the region paste_back may change)."""
     return mask.filter(ImageFilter.MaxFilter(2 * radius + 1))
+
+
+def mask_from_strokes(strokes: np.ndarray, size: tuple[int, int], alpha_threshold: int = 16) -> Image.Image:
+    """A canvas drawing layer (RGBA, at the size the canvas shows) as a binary mask at the image's `size`.
+
+    Pixels whose alpha exceeds `alpha_threshold` are painted (anti-aliased stroke edges below it
+    are not). ValueError when nothing is painted: an empty mask would repaint nothing.
+    """
+    if strokes.ndim != 3 or strokes.shape[2] != 4:
+        raise ValueError(f"expected an RGBA drawing, got an array of shape {strokes.shape}")
+    painted = strokes[..., 3] > alpha_threshold
+    if not painted.any():
+        raise ValueError("nothing is painted: paint over the part of the product to change")
+    mask = Image.fromarray(painted.astype(np.uint8) * 255)
+    return mask.resize(size, Image.Resampling.NEAREST)

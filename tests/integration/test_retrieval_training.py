@@ -45,3 +45,22 @@ def test_eval_cli_prints_one_json_document_and_writes_the_chart(trained, tmp_pat
     assert set(report["models"]) == {"grey_histogram", "untrained", "trained"}
     assert (tmp_path / "retrieval.png").stat().st_size > 0
     assert json.loads((tmp_path / "retrieval.json").read_text()) == report
+
+
+def test_eval_sketch_reports_recall_per_variant_and_writes_the_chart(trained, tmp_path):
+    from training.sketch_eval import VARIANTS
+
+    catalog, checkpoint = trained
+    command = [sys.executable, "-m", "atelier.cli", "eval", "sketch", "--catalog", str(catalog),
+               "--checkpoint", str(checkpoint), "--out", str(tmp_path), "--json"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["held_out_products"] == 80 and set(report["variants"]) == set(VARIANTS)
+    for levels in report["variants"].values():
+        for metrics in levels.values():
+            assert 0 <= metrics["recall@1"] <= metrics["recall@5"] <= metrics["recall@10"] <= 1
+    variants = report["variants"]
+    # A sketch has no colour; its caption does, so the seed approach finds the very product far more often.
+    assert variants["raw + caption"]["product"]["recall@10"] > variants["raw"]["product"]["recall@10"] + 0.2
+    assert (tmp_path / "sketch.png").stat().st_size > 0
