@@ -8,6 +8,8 @@ pages = [
     st.Page("views/discover.py", title="Discover", icon=":material/search:", default=True),
     st.Page("views/stylist.py", title="Stylist", icon=":material/forum:"),
     st.Page("views/generate.py", title="Generate", icon=":material/palette:"),
+    st.Page("views/canvas.py", title="Creative Canvas", icon=":material/brush:"),
+    st.Page("views/sketch.py", title="Sketch", icon=":material/draw:"),
     st.Page("views/system.py", title="System", icon=":material/monitor_heart:"),
 ]
 st.navigation(pages).run()

@@ -61,6 +61,9 @@ def show_results(hits: list) -> None:
                 product_card(hit)
                 st.button("Find similar", key=f"similar-{hit.id}", on_click=use_as_query,
                           args=(hit.id, hit.fields["image_uri"]), width="stretch")
+                if st.button("Edit on canvas", key=f"canvas-{hit.id}", width="stretch"):
+                    st.session_state.canvas_pick = {"image_uri": hit.fields["image_uri"], "title": hit.fields["title"]}
+                    st.switch_page("views/canvas.py")
 
 
 st.title("Discover")

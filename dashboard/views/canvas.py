@@ -1,0 +1,134 @@
+"""Creative Canvas: paint over part of a product, describe the change, see the new design beside the
+original (SD inpainting through Triton) and the catalog items most like it."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+from atelier.config import AtelierError
+from atelier.images import mask_from_strokes, png_bytes
+from atelier.search import Query
+from dashboard import services
+from dashboard.components import product_card, with_progress
+from ingest.fetch import load_images
+
+CANVAS_SIDE = 448  # the longer side of the canvas on screen; the mask is scaled to the product image
+QUALITY = "product photo, studio lighting, plain background, sharp focus, high detail"
+NEGATIVE = "blurry, low quality, deformed, text, watermark, extra limbs"
+
+
+def push_base(image: bytes, label: str) -> None:
+    st.session_state.canvas_bases.append({"image": image, "label": label})
+    st.session_state.pop("canvas_result", None)
+
+
+def pick_base() -> None:
+    """A product from this page's search, or one sent here by "Edit on canvas" elsewhere."""
+    picked = st.session_state.pop("canvas_pick", None)
+    if picked:
+        data = load_images([picked["image_uri"]])[0]
+        if isinstance(data, bytes):
+            push_base(data, picked["title"])
+        else:
+            st.error(f"cannot load {picked['title']}: {data}")
+    with st.expander("Choose a base product", expanded=not st.session_state.canvas_bases):
+        text = st.text_input("Find a product", placeholder="a red striped shirt", key="canvas-search")
+        if text.strip():
+            try:
+                hits = services.catalog_search().search(Query(text=text, top_k=6))
+            except AtelierError as error:
+                st.error(str(error))
+                hits = []
+            for column, hit in zip(st.columns(6), hits):
+                with column:
+                    st.image(hit.fields["image_uri"], width="stretch")
+                    st.button("Use as base", key=f"base-{hit.id}", width="stretch", on_click=pick,
+                              args=(hit.fields["image_uri"], hit.fields["title"]))
+
+
+def pick(image_uri: str, title: str) -> None:
+    st.session_state.canvas_pick = {"image_uri": image_uri, "title": title}
+
+
+def display_size(size: tuple[int, int]) -> tuple[int, int]:
+    scale = CANVAS_SIDE / max(size)
+    return round(size[0] * scale), round(size[1] * scale)
+
+
+def repaint(base: dict, strokes, prompt: str, quality: str, negative: str, steps: int) -> None:
+    image = Image.open(io.BytesIO(base["image"])).convert("RGB")
+    try:
+        mask = mask_from_strokes(strokes if strokes is not None else np.zeros((1, 1, 4), np.uint8), image.size)
+    except ValueError as error:
+        st.error(str(error))
+        return
+    full_prompt = ", ".join(part for part in (prompt.strip(), quality.strip()) if part)
+    try:
+        result, seed = with_progress("Repainting…", lambda: services.triton().generate(
+            "inpaint", image=base["image"], mask=png_bytes(mask), prompt=full_prompt,
+            negative_prompt=negative or None, steps=steps))
+    except AtelierError as error:
+        st.error(str(error))
+        return
+    data = png_bytes(result)
+    try:
+        products = services.catalog_search().search(Query(image=data, top_k=5))
+    except AtelierError as error:
+        st.warning(f"No catalog products: {error}")
+        products = []
+    st.session_state.canvas_result = {"image": data, "seed": seed, "prompt": full_prompt, "products": products}
+
+
+st.title("Creative Canvas")
+st.session_state.setdefault("canvas_bases", [])
+pick_base()
+bases = st.session_state.canvas_bases
+if not bases:
+    st.info("Choose a base product, paint over the part to change, and describe the change.")
+    st.stop()
+
+from streamlit_drawable_canvas import st_canvas  # noqa: E402  (only importable under `streamlit run`)
+
+base = bases[-1]
+base_image = Image.open(io.BytesIO(base["image"])).convert("RGB")
+width, height = display_size(base_image.size)
+paint, controls = st.columns([3, 2])
+with controls:
+    brush = st.slider("Brush size", 4, 80, 28, key="brush")
+    prompt = st.text_input("Describe the change", placeholder="embroider a golden dragon here", key="change")
+    quality = st.text_input("Quality keywords (added to the prompt)", QUALITY, key="quality")
+    negative = st.text_input("Negative prompt", NEGATIVE, key="negative")
+    steps = st.slider("Steps", 1, 100, 20, key="canvas-steps")
+    if prompt.strip():
+        st.caption(f"Sent to the model: {', '.join(p for p in (prompt.strip(), quality.strip()) if p)}")
+with paint:
+    st.caption(f"Base: {base['label']} · {base_image.width}x{base_image.height} · paint over what should change")
+    canvas = st_canvas(background_image=base_image, stroke_width=brush, stroke_color="rgba(255, 64, 129, 0.55)",
+                       width=width, height=height, drawing_mode="freedraw", return_image_data=True,
+                       key=f"canvas-{len(bases)}")
+with controls:
+    if st.button("Repaint", type="primary", width="stretch"):
+        repaint(base, canvas.image_data, prompt, quality, negative, steps)
+    if len(bases) > 1:
+        st.button("Undo: back to the previous base", width="stretch",
+                  on_click=lambda: (bases.pop(), st.session_state.pop("canvas_result", None)))
+
+result = st.session_state.get("canvas_result")
+if result:
+    original, new = st.columns(2)
+    original.image(base["image"], caption="Original", width="stretch")
+    new.image(result["image"], caption=f"New design · seed {result['seed']}", width="stretch")
+    left, right = st.columns(2)
+    left.download_button("Download result", result["image"], file_name=f"canvas-seed{result['seed']}.png",
+                         mime="image/png", width="stretch")
+    right.button("Use this result as the new base", width="stretch", on_click=push_base,
+                 args=(result["image"], f"edit of {base['label']}: {result['prompt'][:40]}"))
+    if result["products"]:
+        st.subheader("Catalog items like the new design")
+        for column, hit in zip(st.columns(5), result["products"]):
+            with column, st.container(border=True):
+                product_card(hit)
