@@ -163,11 +163,12 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> None:
     seconds = time.perf_counter() - started
     out = Path(args.out or f"{model}-{seed}.png")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(png_bytes(image))
+    png = png_bytes(image)
+    out.write_bytes(png)
     print(f"wrote {out} ({image.shape[1]}x{image.shape[0]}, seed {seed}, {seconds:.1f} s)", file=sys.stderr)
     try:
         search = CatalogSearch(triton, CatalogStore(settings.milvus_uri, settings.collection))
-        hits = search.search(Query(image=png_bytes(image), top_k=args.top_k))
+        hits = search.search(Query(image=png, top_k=args.top_k))
     except AtelierError as error:  # the image is written either way
         print(f"no catalog matches: {error}", file=sys.stderr)
         hits = []

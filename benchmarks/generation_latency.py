@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -44,7 +43,7 @@ from tqdm import tqdm
 
 from atelier.config import AtelierError, Settings
 from atelier.diffusion.networks import OnnxNetworks
-from atelier.diffusion.pipelines import load_pipeline
+from atelier.diffusion.pipelines import configured_scheduler, load_pipeline
 from atelier.images import png_bytes
 from atelier.plots import saved_figure
 from atelier.processes import free_port
@@ -78,13 +77,6 @@ def _requests(kind: str, count: int, steps: int, size: int) -> list[dict[str, An
     return [{**common, "seed": seed, "steps": steps} for seed in range(count)]
 
 
-def _scheduler(repository: Path, kind: str) -> str | None:
-    """The scheduler the Triton model is configured with, so that both sides step alike."""
-    text = (repository / kind / "config.pbtxt").read_text()
-    match = re.search(r'key:\s*"scheduler"\s*value:\s*\{\s*string_value:\s*"(\w+)"', text)
-    return match.group(1) if match else None
-
-
 def _summary(latencies_s: list[float], wall_s: float) -> dict[str, float]:
     ms = np.asarray(latencies_s) * 1000
     return {"p50_ms": round(float(np.percentile(ms, 50)), 1), "p95_ms": round(float(np.percentile(ms, 95)), 1),
@@ -105,7 +97,7 @@ def _one_by_one(call: Callable[[list[dict]], Any], batches: list[list[dict]], ba
 def _in_process(repository: Path, networks: OnnxNetworks, kind: str, values: list[dict],
                 bar: tqdm) -> tuple[dict[str, Any], np.ndarray]:
     """Latencies at concurrency 1 and 4 (one batch of 4), and the image for seed 0."""
-    pipeline = load_pipeline(repository / kind / "1", networks, _scheduler(repository, kind))
+    pipeline = load_pipeline(repository / kind / "1", networks)  # the scheduler config.pbtxt names, as in Triton
 
     def call(batch: list[dict]) -> list[np.ndarray]:
         return pipeline([pipeline.parse(v) for v in batch])
@@ -193,7 +185,7 @@ def run(settings: Settings, out: Path, requests: int = 24, steps: int = 20, size
         "profile": export["build"]["profile"],
         "parameters": {"steps": steps, "width": size, "height": size, "requests_per_measurement": requests,
                        "seeds": f"0..{requests - 1}", "concurrency": [1, CONCURRENCY],
-                       "schedulers": {kind: _scheduler(repository, kind) for kind in PIPELINES},
+                       "schedulers": {kind: configured_scheduler(repository / kind) for kind in PIPELINES},
                        "ort_intra_op_threads": networks.threads or "default"},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "gpu": None},
         "full_size_gpu": GPU_NOTE,

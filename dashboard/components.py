@@ -11,6 +11,10 @@ import streamlit as st
 
 from atelier.catalog_store import Hit
 from atelier.config import AtelierError
+from atelier.search import Query
+from dashboard import services
+
+COLUMNS = 5
 
 
 def product_card(hit: Hit) -> None:
@@ -21,6 +25,23 @@ def product_card(hit: Hit) -> None:
     st.caption(f"{fields['category']} · {fields['color']} · {fields['pattern']} · "
                f"{fields['brand']} · {fields['price']:.2f}")
     st.caption(f"score {hit.score:.3f} · {hit.id}")
+
+
+def product_grid(hits: list[Hit], columns: int = COLUMNS) -> None:
+    """Product cards in rows of `columns`."""
+    for start in range(0, len(hits), columns):
+        for column, hit in zip(st.columns(columns), hits[start : start + columns]):
+            with column, st.container(border=True):
+                product_card(hit)
+
+
+def closest_products(image_png: bytes, top_k: int = COLUMNS) -> list[Hit]:
+    """The catalog products most like an image; a warning and none when the catalog cannot be searched."""
+    try:
+        return services.catalog_search().search(Query(image=image_png, top_k=top_k))
+    except AtelierError as error:  # the image on the page is kept either way
+        st.warning(f"No catalog products: {error}")
+        return []
 
 
 def with_progress(label: str, call: Callable[[], Any]) -> Any:

@@ -191,11 +191,11 @@ def export_pipeline(kind: str, pipe: DiffusionPipeline, repository: Path, build:
 
 def load_exported_pipeline(repository: Path, kind: str) -> DiffusionPipeline:
     """The PyTorch pipeline that the repository's `kind` model was exported from."""
-    from export.diffusion_models import load_pipeline
+    from export.diffusion_models import load_diffusers_pipeline
 
     record = json.loads((repository / kind / "1" / "export.json").read_text())
     build = record["build"]
-    pipe = load_pipeline(kind, build["profile"], build["source"], build["lora"], build["lora_scale"])
+    pipe = load_diffusers_pipeline(kind, build["profile"], build["source"], build["lora"], build["lora_scale"])
     if weights_sha256(pipe) != record["weights_sha256"]:
         raise AtelierError(f"rebuilding {build} no longer gives the exported {kind} weights; run `atelier export`")
     return pipe
@@ -207,14 +207,14 @@ def export_pipelines(repository: Path, profile: str, kinds: tuple[str, ...] = ("
     """Build and export each pipeline in `kinds`; returns {kind: export record}. Shows progress."""
     from tqdm import tqdm
 
-    from export.diffusion_models import load_pipeline
+    from export.diffusion_models import load_diffusers_pipeline
 
     records = {}
     for kind in (bar := tqdm(kinds, desc="export", unit="pipeline")):
         bar.set_postfix_str(kind)
         source = (sources or {}).get(kind)
         kind_lora = lora if kind == "txt2img" else None
-        pipe = load_pipeline(kind, profile, source, kind_lora, lora_scale)
+        pipe = load_diffusers_pipeline(kind, profile, source, kind_lora, lora_scale)
         build = {"profile": profile, "source": source, "lora": kind_lora, "lora_scale": lora_scale}
         records[kind] = export_pipeline(kind, pipe, repository, build)
     return records

@@ -116,7 +116,7 @@ def tiny_pipeline(kind: str) -> DiffusionPipeline:
     raise AtelierError(f"unknown pipeline {kind!r}; one of {', '.join(PIPELINES)}")
 
 
-def load_pipeline(kind: str, profile: str, source: str | None = None, lora: str | None = None,
+def load_diffusers_pipeline(kind: str, profile: str, source: str | None = None, lora: str | None = None,
                   lora_scale: float = 1.0) -> DiffusionPipeline:
     """A diffusers pipeline in fp32 on the CPU, with an optional LoRA fused into the txt2img UNet.
 

@@ -69,6 +69,14 @@ def side(value: Any, name: str, default: int, max_side: int) -> int:
     return value
 
 
+def steps(values: dict[str, Any], defaults: dict) -> int:
+    return int(number(values.get("steps"), "steps", defaults["steps"], 1, MAX_STEPS, integer=True))
+
+
+def guidance_scale(values: dict[str, Any], defaults: dict) -> float:
+    return number(values.get("guidance_scale"), "guidance_scale", defaults["guidance_scale"], 0, MAX_GUIDANCE)
+
+
 def input_image(raw: Any, max_side: int, what: str = "image") -> tuple[Image.Image, tuple[int, int]]:
     """The decoded image and the size it is processed at: within max_side, sides multiples of 8."""
     image = decode_image(raw if isinstance(raw, bytes) else b"", what)
@@ -142,9 +150,8 @@ def txt2img_request(values: dict[str, Any], tokenizer, defaults: dict, max_side:
         prompt=text(values.get("prompt"), "prompt", tokenizer),
         negative_prompt=text(values.get("negative_prompt"), "negative_prompt", tokenizer, required=False),
         seed=seed(values.get("seed")),
-        steps=int(number(values.get("steps"), "steps", defaults["steps"], 1, MAX_STEPS, integer=True)),
-        guidance_scale=number(values.get("guidance_scale"), "guidance_scale", defaults["guidance_scale"],
-                              0, MAX_GUIDANCE),
+        steps=steps(values, defaults),
+        guidance_scale=guidance_scale(values, defaults),
         width=side(values.get("width"), "width", defaults["width"], max_side),
         height=side(values.get("height"), "height", defaults["height"], max_side),
     )
@@ -155,9 +162,7 @@ def edit_request(values: dict[str, Any], tokenizer, defaults: dict, max_side: in
     image, size = input_image(values.get("image"), max_side)
     return EditRequest(
         image=image, size=size, instruction=instruction, seed=seed(values.get("seed")),
-        steps=int(number(values.get("steps"), "steps", defaults["steps"], 1, MAX_STEPS, integer=True)),
-        guidance_scale=number(values.get("guidance_scale"), "guidance_scale", defaults["guidance_scale"],
-                              0, MAX_GUIDANCE),
+        steps=steps(values, defaults), guidance_scale=guidance_scale(values, defaults),
         image_guidance_scale=number(values.get("image_guidance_scale"), "image_guidance_scale",
                                     defaults["image_guidance_scale"], 0, MAX_IMAGE_GUIDANCE),
     )
@@ -167,15 +172,13 @@ def inpaint_request(values: dict[str, Any], tokenizer, defaults: dict, max_side:
     prompt = text(values.get("prompt"), "prompt", tokenizer)
     image, size = input_image(values.get("image"), max_side)
     mask = binary_mask(decode_image(values.get("mask") or b"", "mask"), image.size)
-    steps = int(number(values.get("steps"), "steps", defaults["steps"], 1, MAX_STEPS, integer=True))
+    denoising_steps = steps(values, defaults)
     strength = number(values.get("strength"), "strength", defaults["strength"], 0, 1, low_open=True)
-    if int(steps * strength) < 1:
-        raise ValueError(f"steps x strength must be at least 1 denoising step (got {steps} x {strength:g})")
+    if int(denoising_steps * strength) < 1:
+        raise ValueError(f"steps x strength must be at least 1 denoising step (got {denoising_steps} x {strength:g})")
     return InpaintRequest(
         image=image, mask=mask, size=size, prompt=prompt,
         negative_prompt=text(values.get("negative_prompt"), "negative_prompt", tokenizer, required=False),
-        seed=seed(values.get("seed")), steps=steps,
-        guidance_scale=number(values.get("guidance_scale"), "guidance_scale", defaults["guidance_scale"],
-                              0, MAX_GUIDANCE),
+        seed=seed(values.get("seed")), steps=denoising_steps, guidance_scale=guidance_scale(values, defaults),
         strength=strength,
     )

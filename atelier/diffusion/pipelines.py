@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,15 @@ SCHEDULERS = {
     "dpmpp_2m": DPMSolverMultistepScheduler,
     "unipc": UniPCMultistepScheduler,
 }
-# SDXL base and instruct-pix2pix ship these; DDIM is deterministic and exact with strength < 1.
-DEFAULT_SCHEDULERS = {"txt2img": "euler", "edit": "euler_ancestral", "inpaint": "ddim"}
+
+
+def configured_scheduler(model_dir: Path) -> str:
+    """The scheduler a generation model's config.pbtxt names: the one place it is chosen."""
+    text = (Path(model_dir) / "config.pbtxt").read_text()
+    match = re.search(r'key:\s*"scheduler"\s*value:\s*\{\s*string_value:\s*"(\w+)"', text)
+    if match is None:
+        raise ValueError(f"{model_dir}/config.pbtxt sets no scheduler parameter")
+    return match.group(1)
 
 
 def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
@@ -57,11 +65,11 @@ class Pipeline:
 
     kind = ""
 
-    def __init__(self, version_dir: Path, networks: Networks, scheduler: str | None = None) -> None:
+    def __init__(self, version_dir: Path, networks: Networks, scheduler: str) -> None:
         self.spec = json.loads((Path(version_dir) / "export.json").read_text())
         self.networks = networks
         self.tokenizer = CLIPTokenizer.from_pretrained(Path(version_dir) / "tokenizer")
-        self.scheduler_name = scheduler or DEFAULT_SCHEDULERS[self.kind]
+        self.scheduler_name = scheduler
         if self.scheduler_name not in SCHEDULERS:
             raise ValueError(f"unknown scheduler {self.scheduler_name!r}; one of {', '.join(SCHEDULERS)}")
         self.scheduler_config = SCHEDULERS[self.scheduler_name].load_config(Path(version_dir) / "scheduler")
@@ -129,7 +137,7 @@ class Text2Image(Pipeline):
 
     kind = "txt2img"
 
-    def __init__(self, version_dir: Path, networks: Networks, scheduler: str | None = None) -> None:
+    def __init__(self, version_dir: Path, networks: Networks, scheduler: str) -> None:
         super().__init__(version_dir, networks, scheduler)
         self.tokenizer_2 = CLIPTokenizer.from_pretrained(Path(version_dir) / "tokenizer_2")
 
@@ -236,7 +244,7 @@ class Inpaint(Pipeline):
 
     kind = "inpaint"
 
-    def __init__(self, version_dir: Path, networks: Networks, scheduler: str | None = None) -> None:
+    def __init__(self, version_dir: Path, networks: Networks, scheduler: str) -> None:
         super().__init__(version_dir, networks, scheduler)
         self.mask_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor, do_normalize=False,
                                                 do_binarize=True, do_convert_grayscale=True)
@@ -309,6 +317,9 @@ PIPELINES = {cls.kind: cls for cls in (Text2Image, InstructEdit, Inpaint)}
 
 
 def load_pipeline(version_dir: Path, networks: Networks, scheduler: str | None = None) -> Pipeline:
-    """The pipeline that `atelier export` wrote into `version_dir` (txt2img/1, edit/1 or inpaint/1)."""
+    """The pipeline that `atelier export` wrote into `version_dir` (txt2img/1, edit/1 or inpaint/1).
+
+    Its scheduler is the one the model's config.pbtxt names, unless `scheduler` overrides it.
+    """
     kind = json.loads((Path(version_dir) / "export.json").read_text())["pipeline"]
-    return PIPELINES[kind](version_dir, networks, scheduler)
+    return PIPELINES[kind](version_dir, networks, scheduler or configured_scheduler(Path(version_dir).parent))

@@ -30,8 +30,7 @@ class PipelineModel:
     def initialize(self, args: dict) -> None:
         config = json.loads(args["model_config"])
         version_dir = os.path.join(args["model_repository"], args["model_version"])
-        scheduler = config.get("parameters", {}).get("scheduler", {}).get("string_value") or None
-        self.pipeline = load_pipeline(version_dir, TritonNetworks(), scheduler)
+        self.pipeline = load_pipeline(version_dir, TritonNetworks())  # scheduler: config.pbtxt's parameter
         self.inputs = [tensor["name"] for tensor in config["input"]]
         self.required = [tensor["name"] for tensor in config["input"] if not tensor.get("optional", False)]
 

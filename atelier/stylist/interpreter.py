@@ -134,8 +134,9 @@ def extract_slots(text: str) -> Slots:
     kept = AVOID.sub(" ", text)
     categories = _find(kept, CATEGORIES)
     kept = re.sub(r"[a-z][a-z\-]*", lambda word: PLURALS.get(word.group(), word.group()), kept)
-    slots.garments = list(dict.fromkeys(GARMENTS[g][0] for g in _find(kept, GARMENTS)))
-    garment_categories = {GARMENTS[g][1] for g in _find(kept, GARMENTS)}
+    garment_words = _find(kept, GARMENTS)
+    slots.garments = list(dict.fromkeys(GARMENTS[g][0] for g in garment_words))
+    garment_categories = {GARMENTS[g][1] for g in garment_words}
     if categories:
         slots.category = CATEGORIES[categories[0]]
     elif len(garment_categories) == 1:

@@ -13,7 +13,7 @@ from atelier.config import AtelierError
 from atelier.images import mask_from_strokes, png_bytes
 from atelier.search import Query
 from dashboard import services
-from dashboard.components import product_card, with_progress
+from dashboard.components import closest_products, product_grid, with_progress
 from ingest.fetch import load_images
 
 CANVAS_SIDE = 448  # the longer side of the canvas on screen; the mask is scaled to the product image
@@ -75,12 +75,8 @@ def repaint(base: dict, strokes, prompt: str, quality: str, negative: str, steps
         st.error(str(error))
         return
     data = png_bytes(result)
-    try:
-        products = services.catalog_search().search(Query(image=data, top_k=5))
-    except AtelierError as error:
-        st.warning(f"No catalog products: {error}")
-        products = []
-    st.session_state.canvas_result = {"image": data, "seed": seed, "prompt": full_prompt, "products": products}
+    st.session_state.canvas_result = {"image": data, "seed": seed, "prompt": full_prompt,
+                                      "products": closest_products(data)}
 
 
 st.title("Creative Canvas")
@@ -129,6 +125,4 @@ if result:
                  args=(result["image"], f"edit of {base['label']}: {result['prompt'][:40]}"))
     if result["products"]:
         st.subheader("Catalog items like the new design")
-        for column, hit in zip(st.columns(5), result["products"]):
-            with column, st.container(border=True):
-                product_card(hit)
+        product_grid(result["products"])

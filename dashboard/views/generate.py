@@ -9,20 +9,10 @@ import streamlit as st
 
 from atelier.config import AtelierError
 from atelier.images import png_bytes
-from atelier.search import Query
 from dashboard import services
-from dashboard.components import product_card, with_progress
+from dashboard.components import closest_products, product_grid, with_progress
 
-PRODUCTS = 5
 SIZES = {"tiny": [256, 384, 512], "full": [768, 1024, 1280]}
-
-
-def closest_products(image_png: bytes) -> list:
-    try:
-        return services.catalog_search().search(Query(image=image_png, top_k=PRODUCTS))
-    except AtelierError as error:  # the image is kept either way
-        st.warning(f"No catalog products: {error}")
-        return []
 
 
 def add_look(model: str, label: str, values: dict) -> None:
@@ -93,9 +83,7 @@ def show_look(look: dict, number: int) -> None:
 
 def show_products(hits: list) -> None:
     st.subheader("Closest catalog products")
-    for column, hit in zip(st.columns(PRODUCTS), hits):
-        with column, st.container(border=True):
-            product_card(hit)
+    product_grid(hits)
 
 
 st.title("Generate")

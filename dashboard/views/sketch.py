@@ -16,10 +16,9 @@ from atelier.images import decode_image, png_bytes
 from atelier.search import Query
 from atelier.sketch import preprocess_sketch
 from dashboard import services
-from dashboard.components import product_card
+from dashboard.components import product_grid
 
 PAD = 400
-COLUMNS = 5
 
 
 def drawing() -> Image.Image | None:
@@ -72,7 +71,4 @@ except AtelierError as error:
     results.error(str(error))
     st.stop()
 with results:
-    for start in range(0, len(hits), COLUMNS):
-        for column, hit in zip(st.columns(COLUMNS), hits[start : start + COLUMNS]):
-            with column, st.container(border=True):
-                product_card(hit)
+    product_grid(hits)

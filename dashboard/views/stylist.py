@@ -11,7 +11,7 @@ import streamlit as st
 from atelier.catalog_store import Hit
 from atelier.config import AtelierError
 from dashboard import services
-from dashboard.components import product_card, with_progress
+from dashboard.components import product_grid, with_progress
 
 DEFAULT_PROFILE = "merchandiser"
 
@@ -30,10 +30,7 @@ def show_message(message) -> None:
             st.image(message.image, width=360)
         if message.prompt and message.intent == "new_outfit":
             st.caption(f"Prompt: {message.prompt}")
-        if message.products:
-            for column, product in zip(st.columns(5), message.products):
-                with column, st.container(border=True):
-                    product_card(Hit(product["id"], product["score"], product["fields"]))
+        product_grid([Hit(p["id"], p["score"], p["fields"]) for p in message.products])
 
 
 history = services.stylist().history

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from export.diffusion import export_pipeline, load_exported_pipeline
-from export.diffusion_models import load_pipeline
+from export.diffusion_models import load_diffusers_pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -34,19 +34,20 @@ def test_a_lora_is_fused_into_the_exported_sdxl_unet(tmp_path: Path) -> None:
     from diffusers import StableDiffusionXLPipeline
     from peft import LoraConfig, get_peft_model_state_dict
 
-    trained = load_pipeline("txt2img", "tiny")  # stands in for our LoRA trainer: random, non-zero LoRA weights
+    # Stands in for our LoRA trainer: random, non-zero LoRA weights.
+    trained = load_diffusers_pipeline("txt2img", "tiny")
     torch.manual_seed(1)
     trained.unet.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights=False,
                                         target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
     StableDiffusionXLPipeline.save_lora_weights(tmp_path / "lora", unet_lora_layers=get_peft_model_state_dict(
         trained.unet))
 
-    plain = load_pipeline("txt2img", "tiny")
-    fused = load_pipeline("txt2img", "tiny", lora=str(tmp_path / "lora" / "pytorch_lora_weights.safetensors"),
-                          lora_scale=0.8)
+    plain = load_diffusers_pipeline("txt2img", "tiny")
+    fused = load_diffusers_pipeline("txt2img", "tiny", lora_scale=0.8,
+                                    lora=str(tmp_path / "lora" / "pytorch_lora_weights.safetensors"))
     build = {"profile": "tiny", "source": None, "lora": str(tmp_path / "lora"), "lora_scale": 0.8}
-    record = export_pipeline("txt2img", load_pipeline("txt2img", "tiny", lora=build["lora"], lora_scale=0.8),
-                             tmp_path / "repo", build)
+    to_export = load_diffusers_pipeline("txt2img", "tiny", lora=build["lora"], lora_scale=0.8)
+    record = export_pipeline("txt2img", to_export, tmp_path / "repo", build)
     assert max(record["onnx_vs_torch_max_abs"].values()) < 1e-3
 
     inputs = unet_inputs(plain)
@@ -61,11 +62,11 @@ def test_the_scheduler_is_configurable_and_still_matches_diffusers(model_reposit
     from diffusers import DPMSolverMultistepScheduler
 
     from atelier.diffusion.networks import OnnxNetworks
-    from atelier.diffusion.pipelines import load_pipeline as load_served
+    from atelier.diffusion.pipelines import load_pipeline
 
     networks = OnnxNetworks(model_repository)
-    default = load_served(model_repository / "txt2img/1", networks)
-    dpm = load_served(model_repository / "txt2img/1", networks, scheduler="dpmpp_2m")
+    default = load_pipeline(model_repository / "txt2img/1", networks)
+    dpm = load_pipeline(model_repository / "txt2img/1", networks, scheduler="dpmpp_2m")
     values = {"prompt": "a pleated midi skirt", "seed": 4, "steps": 5, "width": 64, "height": 64}
     ours = dpm([dpm.parse(values)])[0]
     assert np.abs(ours.astype(int) - default([default.parse(values)])[0].astype(int)).mean() > 1
@@ -76,4 +77,4 @@ def test_the_scheduler_is_configurable_and_still_matches_diffusers(model_reposit
                          height=64, generator=torch.Generator().manual_seed(4), output_type="np").images[0]
     assert np.abs(ours.astype(float) - (expected * 255).round()).mean() / 255 < 1 / 255
     with pytest.raises(ValueError, match="unknown scheduler 'plms'"):
-        load_served(model_repository / "txt2img/1", networks, scheduler="plms")
+        load_pipeline(model_repository / "txt2img/1", networks, scheduler="plms")

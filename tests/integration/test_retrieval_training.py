@@ -35,13 +35,18 @@ def test_trained_model_beats_untrained_and_histogram(trained):
     assert models["trained"]["filtered"]["filter_violations"] == 0
 
 
-def test_eval_cli_prints_one_json_document_and_writes_the_chart(trained, tmp_path):
+def run_eval(what: str, trained, out) -> dict:
+    """`atelier eval <what> --json` on the trained fixture, as a user runs it; its one JSON document."""
     catalog, checkpoint = trained
-    command = [sys.executable, "-m", "atelier.cli", "eval", "retrieval", "--catalog", str(catalog),
-               "--checkpoint", str(checkpoint), "--out", str(tmp_path), "--json"]
+    command = [sys.executable, "-m", "atelier.cli", "eval", what, "--catalog", str(catalog),
+               "--checkpoint", str(checkpoint), "--out", str(out), "--json"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
+    return json.loads(result.stdout)
+
+
+def test_eval_cli_prints_one_json_document_and_writes_the_chart(trained, tmp_path):
+    report = run_eval("retrieval", trained, tmp_path)
     assert set(report["models"]) == {"grey_histogram", "untrained", "trained"}
     assert (tmp_path / "retrieval.png").stat().st_size > 0
     assert json.loads((tmp_path / "retrieval.json").read_text()) == report
@@ -50,12 +55,7 @@ def test_eval_cli_prints_one_json_document_and_writes_the_chart(trained, tmp_pat
 def test_eval_sketch_reports_recall_per_variant_and_writes_the_chart(trained, tmp_path):
     from training.sketch_eval import VARIANTS
 
-    catalog, checkpoint = trained
-    command = [sys.executable, "-m", "atelier.cli", "eval", "sketch", "--catalog", str(catalog),
-               "--checkpoint", str(checkpoint), "--out", str(tmp_path), "--json"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
+    report = run_eval("sketch", trained, tmp_path)
     assert report["held_out_products"] == 80 and set(report["variants"]) == set(VARIANTS)
     for levels in report["variants"].values():
         for metrics in levels.values():
