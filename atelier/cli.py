@@ -25,7 +25,7 @@ def _ports(args: argparse.Namespace) -> TritonPorts:
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
     repository = Path(args.model_repository or settings.model_repository)
-    families = args.only or ["clip", "txt2img", "edit", "inpaint"]
+    families = args.only or ["clip", "txt2img", "edit", "inpaint", "tryon"]
     if "clip" in families:
         from export.clip import export_clip, load_clip
         from export.parity import parity_report
@@ -40,7 +40,8 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
         from export.diffusion import export_pipelines
 
         sources = {kind: getattr(args, f"{kind}_source") for kind in pipelines}
-        records = export_pipelines(repository, args.profile, pipelines, sources, args.lora, args.lora_scale)
+        records = export_pipelines(repository, args.profile, pipelines, sources, args.lora, args.lora_scale,
+                                   args.tryon_attention)
         for kind, record in records.items():
             worst = max(record["onnx_vs_torch_max_abs"].values())
             print(f"exported {kind} ({', '.join(record['networks'])}); ONNX Runtime vs PyTorch max abs diff "
@@ -142,7 +143,7 @@ def _read_file(path: str | None, what: str) -> bytes | None:
 
 
 def cmd_generate(args: argparse.Namespace, settings: Settings) -> None:
-    """generate, edit and inpaint: one image through Triton, written as PNG, then its closest products."""
+    """generate, edit, inpaint and tryon: one image through Triton, written as PNG, then its closest products."""
     import time
 
     from atelier.catalog_store import CatalogStore
@@ -150,12 +151,12 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> None:
     from atelier.search import CatalogSearch, Query
     from atelier.triton_client import TritonClient
 
-    model = {"generate": "txt2img", "edit": "edit", "inpaint": "inpaint"}[args.command]
+    model = {"generate": "txt2img", "edit": "edit", "inpaint": "inpaint", "tryon": "tryon"}[args.command]
     values = {name: getattr(args, name, None) for name in (
         "prompt", "negative_prompt", "instruction", "seed", "steps", "guidance_scale", "image_guidance_scale",
-        "width", "height", "strength")}
-    values["image"] = _read_file(getattr(args, "image", None), "image")
-    values["mask"] = _read_file(getattr(args, "mask", None), "mask")
+        "width", "height", "strength", "garment_type")}
+    for name in ("image", "mask", "person", "garment"):
+        values[name] = _read_file(getattr(args, name, None), name)
     triton = TritonClient(settings.triton_url)
     started = time.perf_counter()
     print(f"{model}: generating through Triton at {settings.triton_url} ...", file=sys.stderr)
@@ -256,11 +257,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", choices=PROFILES, help="tiny or full (default: $ATELIER_PROFILE or tiny)")
     p.add_argument("--model-name", help="open_clip model name or hf-hub id (default: the profile's)")
     p.add_argument("--checkpoint", help="CLIP weights to load (from `atelier train`)")
-    p.add_argument("--only", nargs="+", choices=["clip", "txt2img", "edit", "inpaint"],
+    p.add_argument("--only", nargs="+", choices=["clip", "txt2img", "edit", "inpaint", "tryon"],
                    help="export only these model families (default: all)")
     p.add_argument("--txt2img-source", help="SDXL checkpoint, hub id or folder (full default: SDXL base 1.0)")
     p.add_argument("--edit-source", help="instruct-pix2pix checkpoint (full default: timbrooks/instruct-pix2pix)")
     p.add_argument("--inpaint-source", help="SD inpainting checkpoint (full default: SD 1.5 inpainting)")
+    p.add_argument("--tryon-source", help="try-on base, an SD inpainting checkpoint (full default: SD 1.5 inpainting)")
+    p.add_argument("--tryon-attention", help="try-on self-attention weights, .safetensors from `atelier train tryon` "
+                                             "(full default: CatVTON's)")
     p.add_argument("--lora", help="LoRA to fuse into the txt2img UNet: hub id, folder or .safetensors file")
     p.add_argument("--lora-scale", type=float, default=1.0)
     p.add_argument("--model-repository")
@@ -322,6 +326,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompt", required=True)
     p.add_argument("--negative-prompt")
     p.add_argument("--strength", type=float, help="0-1: how much of the masked part changes (default 1)")
+    _add_generation_options(p)
+
+    p = sub.add_parser("tryon", help="dress a person photo in a garment (CatVTON), then the closest products")
+    p.add_argument("--person", required=True, help="photo of a person (PNG/JPEG/WebP)")
+    p.add_argument("--garment", required=True, help="photo of the garment, e.g. a catalog product image")
+    p.add_argument("--mask", help="white = where the garment goes; the person photo's size or aspect ratio "
+                                  "(required unless a human-parsing model is configured)")
+    p.add_argument("--garment-type", choices=["upper", "lower", "overall"], default="upper")
     _add_generation_options(p)
 
     p = sub.add_parser("train", help="`clip`: metric learning of the CLIP model on a catalog")

@@ -85,7 +85,7 @@ class TritonClient:
         return self._embed("clip_image", "image", list(images))
 
     def generate(self, model: str, **values: str | bytes | float | int | None) -> tuple[np.ndarray, int]:
-        """One image (H, W, 3 uint8) and its seed from txt2img, edit or inpaint.
+        """One image (H, W, 3 uint8) and its seed from txt2img, edit, inpaint or tryon.
 
         `values` are the contract's input names; None leaves an optional input out (the model's default).
         """

@@ -6,7 +6,8 @@ For pipeline `txt2img` (SDXL) it writes:
   sdxl_unet/1/model.onnx            sample, timestep, encoder_hidden_states, text_embeds, time_ids -> noise_pred
   sdxl_vae_decoder/1/model.onnx     latents -> image
 and for `edit` (pix2pix_*) and `inpaint` (inpaint_*): text_encoder (last hidden state), unet,
-vae_encoder (image -> latent_parameters: the Gaussian's mean and log-variance) and vae_decoder.
+vae_encoder (image -> latent_parameters: the Gaussian's mean and log-variance) and vae_decoder;
+`tryon` (tryon_*) the same without a text encoder, its UNet taking no encoder_hidden_states.
 The Python model's version folder (txt2img/1, ...) gets export.json (what was built, the network
 names, the VAE's constants, the parity figures), the tokenizers and the scheduler config.
 """
@@ -29,14 +30,16 @@ from atelier.config import AtelierError
 
 ONNX_OPSET = 17
 PARITY_TOLERANCE = 1e-3  # max abs difference ONNX Runtime vs PyTorch, fp32
-PREFIXES = {"txt2img": "sdxl", "edit": "pix2pix", "inpaint": "inpaint"}
+PREFIXES = {"txt2img": "sdxl", "edit": "pix2pix", "inpaint": "inpaint", "tryon": "tryon"}
 DEFAULTS = {  # per profile: what a request gets when it leaves a parameter out
     "tiny": {"txt2img": {"steps": 20, "guidance_scale": 5.0, "width": 256, "height": 256},
              "edit": {"steps": 20, "guidance_scale": 7.5, "image_guidance_scale": 1.5},
-             "inpaint": {"steps": 20, "guidance_scale": 7.5, "strength": 1.0}},
+             "inpaint": {"steps": 20, "guidance_scale": 7.5, "strength": 1.0},
+             "tryon": {"steps": 20, "guidance_scale": 2.5}},
     "full": {"txt2img": {"steps": 30, "guidance_scale": 5.0, "width": 1024, "height": 1024},
              "edit": {"steps": 20, "guidance_scale": 7.5, "image_guidance_scale": 1.5},
-             "inpaint": {"steps": 30, "guidance_scale": 7.5, "strength": 1.0}},
+             "inpaint": {"steps": 30, "guidance_scale": 7.5, "strength": 1.0},
+             "tryon": {"steps": 50, "guidance_scale": 2.5}},  # CatVTON's defaults
 }
 MAX_SIDE = {"tiny": 512, "full": 1536}
 
@@ -59,7 +62,7 @@ class UNet(nn.Module):
         super().__init__()
         self.unet, self.text_time = unet, text_time
 
-    def forward(self, sample, timestep, encoder_hidden_states, text_embeds=None, time_ids=None):
+    def forward(self, sample, timestep, encoder_hidden_states=None, text_embeds=None, time_ids=None):
         added = {"text_embeds": text_embeds, "time_ids": time_ids} if self.text_time else None
         return self.unet(sample, timestep, encoder_hidden_states, added_cond_kwargs=added, return_dict=False)[0]
 
@@ -86,8 +89,7 @@ def _networks(kind: str, pipe: DiffusionPipeline, size: int = 64) -> dict[str, t
     """name -> (module, example inputs, input names, output names, dynamic axes)."""
     gen = torch.Generator().manual_seed(0)
     prefix, latent = PREFIXES[kind], size // pipe.vae_scale_factor
-    ids = torch.tensor(pipe.tokenizer(["a linen shirt", "a red dress"], padding="max_length",
-                                      max_length=pipe.tokenizer.model_max_length).input_ids)
+    context = 77  # CLIP's
     text_axes = {"input_ids": {0: "batch"}, "hidden_states": {0: "batch"}, "text_embeds": {0: "batch"}}
     image_axes = {0: "batch", 2: "height", 3: "width"}
     unet_cfg = pipe.unet.config
@@ -95,10 +97,13 @@ def _networks(kind: str, pipe: DiffusionPipeline, size: int = 64) -> dict[str, t
     # (diffusers takes it only when it is needed, and the tracer records one path).
     sample = torch.randn(2, unet_cfg.in_channels, latent + 1, latent - 1, generator=gen)
     timestep = torch.tensor([999.0, 10.0])
-    hidden = torch.randn(2, ids.shape[1], unet_cfg.cross_attention_dim, generator=gen)
+    hidden = torch.randn(2, context, unet_cfg.cross_attention_dim, generator=gen)
     unet_axes = {"sample": image_axes, "timestep": {0: "batch"}, "encoder_hidden_states": {0: "batch"},
                  "noise_pred": image_axes}
     nets = {}
+    if kind != "tryon":
+        ids = torch.tensor(pipe.tokenizer(["a linen shirt", "a red dress"], padding="max_length",
+                                          max_length=context).input_ids)
     if kind == "txt2img":
         nets[f"{prefix}_text_encoder"] = (TextEncoder(pipe.text_encoder, True, False), (ids,), ["input_ids"],
                                           ["hidden_states"], text_axes)
@@ -112,10 +117,15 @@ def _networks(kind: str, pipe: DiffusionPipeline, size: int = 64) -> dict[str, t
             {**unet_axes, "text_embeds": {0: "batch"}, "time_ids": {0: "batch"}},
         )
     else:
-        nets[f"{prefix}_text_encoder"] = (TextEncoder(pipe.text_encoder, False, False), (ids,), ["input_ids"],
-                                          ["hidden_states"], text_axes)
-        nets[f"{prefix}_unet"] = (UNet(pipe.unet, False), (sample, timestep, hidden),
-                                  ["sample", "timestep", "encoder_hidden_states"], ["noise_pred"], unet_axes)
+        if kind == "tryon":  # cross-attention is skipped: no text, no encoder_hidden_states
+            del unet_axes["encoder_hidden_states"]
+            nets[f"{prefix}_unet"] = (UNet(pipe.unet, False), (sample, timestep), ["sample", "timestep"],
+                                      ["noise_pred"], unet_axes)
+        else:
+            nets[f"{prefix}_text_encoder"] = (TextEncoder(pipe.text_encoder, False, False), (ids,), ["input_ids"],
+                                              ["hidden_states"], text_axes)
+            nets[f"{prefix}_unet"] = (UNet(pipe.unet, False), (sample, timestep, hidden),
+                                      ["sample", "timestep", "encoder_hidden_states"], ["noise_pred"], unet_axes)
         image = torch.rand(2, 3, size, size, generator=gen) * 2 - 1
         nets[f"{prefix}_vae_encoder"] = (VaeEncoder(pipe.vae), (image,), ["image"], ["latent_parameters"],
                                          {"image": image_axes, "latent_parameters": image_axes})
@@ -123,6 +133,26 @@ def _networks(kind: str, pipe: DiffusionPipeline, size: int = 64) -> dict[str, t
     nets[f"{prefix}_vae_decoder"] = (VaeDecoder(pipe.vae), (latents,), ["latents"], ["image"],
                                      {"latents": image_axes, "image": image_axes})
     return nets
+
+
+class TorchNetworks:
+    """A pipeline's networks as the PyTorch modules they are exported from, behind the `Networks` call.
+
+    The denoising loop in atelier.diffusion.pipelines then runs on PyTorch: the reference that the
+    ONNX export and Triton are compared with where no diffusers pipeline exists (try-on), and how
+    freshly trained weights are evaluated without exporting them.
+    """
+
+    def __init__(self, kind: str, pipe: DiffusionPipeline) -> None:
+        self.modules = {name: (module.eval(), input_names, output_names)
+                        for name, (module, _, input_names, output_names, _) in _networks(kind, pipe).items()}
+
+    def __call__(self, model: str, inputs: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
+        module, input_names, output_names = self.modules[model]
+        with torch.no_grad():
+            result = module(*(torch.from_numpy(inputs[name]) for name in input_names))
+        named = dict(zip(output_names, result if isinstance(result, tuple) else (result,)))
+        return [named[name].numpy() for name in outputs]
 
 
 def _export_one(module: nn.Module, inputs: tuple, input_names: list[str], output_names: list[str],
@@ -167,7 +197,8 @@ def export_pipeline(kind: str, pipe: DiffusionPipeline, repository: Path, build:
                                f"(tolerance {PARITY_TOLERANCE:.0e})")
     version_dir = repository / kind / "1"
     version_dir.mkdir(parents=True, exist_ok=True)
-    pipe.tokenizer.save_pretrained(version_dir / "tokenizer")
+    if kind != "tryon":
+        pipe.tokenizer.save_pretrained(version_dir / "tokenizer")
     if kind == "txt2img":
         pipe.tokenizer_2.save_pretrained(version_dir / "tokenizer_2")
     pipe.scheduler.save_config(version_dir / "scheduler")
@@ -195,15 +226,16 @@ def load_exported_pipeline(repository: Path, kind: str) -> DiffusionPipeline:
 
     record = json.loads((repository / kind / "1" / "export.json").read_text())
     build = record["build"]
-    pipe = load_diffusers_pipeline(kind, build["profile"], build["source"], build["lora"], build["lora_scale"])
+    pipe = load_diffusers_pipeline(kind, build["profile"], build["source"], build["lora"], build["lora_scale"],
+                                   build.get("attention"))
     if weights_sha256(pipe) != record["weights_sha256"]:
         raise AtelierError(f"rebuilding {build} no longer gives the exported {kind} weights; run `atelier export`")
     return pipe
 
 
-def export_pipelines(repository: Path, profile: str, kinds: tuple[str, ...] = ("txt2img", "edit", "inpaint"),
+def export_pipelines(repository: Path, profile: str, kinds: tuple[str, ...] = tuple(PREFIXES),
                      sources: dict[str, str] | None = None, lora: str | None = None,
-                     lora_scale: float = 1.0) -> dict[str, dict[str, Any]]:
+                     lora_scale: float = 1.0, attention: str | None = None) -> dict[str, dict[str, Any]]:
     """Build and export each pipeline in `kinds`; returns {kind: export record}. Shows progress."""
     from tqdm import tqdm
 
@@ -214,7 +246,9 @@ def export_pipelines(repository: Path, profile: str, kinds: tuple[str, ...] = ("
         bar.set_postfix_str(kind)
         source = (sources or {}).get(kind)
         kind_lora = lora if kind == "txt2img" else None
-        pipe = load_diffusers_pipeline(kind, profile, source, kind_lora, lora_scale)
-        build = {"profile": profile, "source": source, "lora": kind_lora, "lora_scale": lora_scale}
+        kind_attention = attention if kind == "tryon" else None
+        pipe = load_diffusers_pipeline(kind, profile, source, kind_lora, lora_scale, kind_attention)
+        build = {"profile": profile, "source": source, "lora": kind_lora, "lora_scale": lora_scale,
+                 "attention": kind_attention}
         records[kind] = export_pipeline(kind, pipe, repository, build)
     return records

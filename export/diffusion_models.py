@@ -1,10 +1,12 @@
-"""The three diffusion pipelines Atelier serves, built for a profile.
+"""The four diffusion pipelines Atelier serves, built for a profile.
 
 tiny: the real architectures (SDXL UNet with text-time conditioning and two CLIP text encoders,
-an 8-channel instruct-pix2pix UNet, a 9-channel inpainting UNet, 8x VAEs) at toy widths, seeded
-random init, offline, in seconds on a CPU. The tokenizer is the real CLIP BPE vocabulary that
-open_clip ships, so prompts tokenize exactly as with the published models.
-full: published weights by Hugging Face id or local path (see FULL_SOURCES).
+an 8-channel instruct-pix2pix UNet, a 9-channel inpainting UNet, the same without cross-attention
+for try-on, 8x VAEs) at toy widths, seeded random init, offline, in seconds on a CPU. The tokenizer
+is the real CLIP BPE vocabulary that open_clip ships, so prompts tokenize exactly as with the
+published models.
+full: published weights by Hugging Face id or local path (see FULL_SOURCES); try-on loads CatVTON's
+self-attention weights onto the SD inpainting UNet (see CATVTON).
 """
 
 from __future__ import annotations
@@ -23,17 +25,23 @@ from diffusers import (
     StableDiffusionXLPipeline,
     UNet2DConditionModel,
 )
+from diffusers.models.attention_processor import Attention
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
 from atelier.config import AtelierError
 
-PIPELINES = ("txt2img", "edit", "inpaint")
+PIPELINES = ("txt2img", "edit", "inpaint", "tryon")
 FULL_SOURCES = {
     "txt2img": "stabilityai/stable-diffusion-xl-base-1.0",
     "edit": "timbrooks/instruct-pix2pix",
     # runwayml's original SD 1.5 inpainting checkpoint, as mirrored by the stable-diffusion-v1-5 org.
     "inpaint": "stable-diffusion-v1-5/stable-diffusion-inpainting",
+    "tryon": "stable-diffusion-v1-5/stable-diffusion-inpainting",  # CatVTON's base UNet and scheduler
 }
+# CatVTON (Chong et al. 2024, https://github.com/Zheng-Chong/CatVTON, CC BY-NC-SA 4.0 weights): the
+# self-attention weights trained for try-on, and the VAE it runs with.
+CATVTON = {"attention": ("zhengchong/CatVTON", "mix-48k-1024/attention/model.safetensors"),
+           "vae": "stabilityai/sd-vae-ft-mse"}
 PIPELINE_CLASSES = {
     "txt2img": StableDiffusionXLPipeline,
     "edit": StableDiffusionInstructPix2PixPipeline,
@@ -116,16 +124,87 @@ def tiny_pipeline(kind: str) -> DiffusionPipeline:
     raise AtelierError(f"unknown pipeline {kind!r}; one of {', '.join(PIPELINES)}")
 
 
+class SkipCrossAttention:
+    """CatVTON's processor for the cross-attention it removes: returns its input, the normalised hidden states."""
+
+    def __call__(self, attn: Attention, hidden_states: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        return hidden_states
+
+
+def skip_cross_attention(unet: UNet2DConditionModel) -> UNet2DConditionModel:
+    processors = unet.attn_processors
+    unet.set_attn_processor({name: SkipCrossAttention() if ".attn2." in name else processor
+                             for name, processor in processors.items()})
+    return unet
+
+
+def self_attention_modules(unet: UNet2DConditionModel) -> torch.nn.ModuleList:
+    """Every module named *attn1*, in named_modules order: what CatVTON trains and its weights file holds."""
+    return torch.nn.ModuleList(module for name, module in unet.named_modules() if "attn1" in name)
+
+
+def load_self_attention(unet: UNet2DConditionModel, weights: str) -> None:
+    """Self-attention weights from a .safetensors file, or CatVTON's published ones for weights="catvton"."""
+    from safetensors.torch import load_file
+
+    if weights == "catvton":
+        from huggingface_hub import hf_hub_download
+
+        weights = hf_hub_download(*CATVTON["attention"])
+    try:
+        self_attention_modules(unet).load_state_dict(load_file(weights))
+    except (OSError, RuntimeError) as error:
+        raise AtelierError(f"could not load try-on self-attention weights from {weights!r}: {error}") from error
+
+
+class TryOnPipeline(DiffusionPipeline):
+    """CatVTON's networks: a 9-channel inpainting UNet without cross-attention, a VAE, a scheduler.
+
+    The denoising loop is atelier.diffusion.pipelines.TryOn; this holds the PyTorch modules it is
+    exported from (and trained from, training/train_tryon.py).
+    """
+
+    def __init__(self, unet: UNet2DConditionModel, vae: AutoencoderKL, scheduler: DDIMScheduler) -> None:
+        super().__init__()
+        self.register_modules(unet=skip_cross_attention(unet), vae=vae, scheduler=scheduler)
+        self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
+
+
+def _tryon_pipeline(profile: str, source: str | None, attention: str | None) -> TryOnPipeline:
+    if profile == "tiny" and source is None:
+        torch.manual_seed(TINY_SEED)
+        pipe = TryOnPipeline(_tiny_sd_unet(9), _tiny_vae(0.18215),
+                             DDIMScheduler(**SCHEDULE, steps_offset=1, clip_sample=False, set_alpha_to_one=False))
+    else:
+        source = source or FULL_SOURCES["tryon"]
+        try:
+            pipe = TryOnPipeline(UNet2DConditionModel.from_pretrained(source, subfolder="unet"),
+                                 AutoencoderKL.from_pretrained(CATVTON["vae"]),
+                                 DDIMScheduler.from_pretrained(source, subfolder="scheduler"))
+        except OSError as error:
+            raise AtelierError(f"could not load try-on weights from {source!r}: {error}") from error
+        attention = attention or "catvton"
+    if attention:
+        load_self_attention(pipe.unet, attention)
+    return pipe
+
+
 def load_diffusers_pipeline(kind: str, profile: str, source: str | None = None, lora: str | None = None,
-                  lora_scale: float = 1.0) -> DiffusionPipeline:
+                            lora_scale: float = 1.0, attention: str | None = None) -> DiffusionPipeline:
     """A diffusers pipeline in fp32 on the CPU, with an optional LoRA fused into the txt2img UNet.
 
     `source` overrides the full profile's checkpoint (hub id or local folder); `lora` is a diffusers/peft
-    LoRA (hub id, folder or .safetensors file), as written by `save_lora_weights` or our LoRA trainer.
+    LoRA (hub id, folder or .safetensors file), as written by `save_lora_weights` or our LoRA trainer;
+    `attention` is try-on self-attention weights (.safetensors, as training/train_tryon.py writes; the
+    full profile defaults to CatVTON's).
     """
     if kind not in PIPELINES:
         raise AtelierError(f"unknown pipeline {kind!r}; one of {', '.join(PIPELINES)}")
-    if profile == "tiny" and source is None:
+    if attention and kind != "tryon":
+        raise AtelierError("self-attention weights are loaded into the try-on UNet only")
+    if kind == "tryon":
+        pipe = _tryon_pipeline(profile, source, attention)
+    elif profile == "tiny" and source is None:
         pipe = tiny_pipeline(kind)
     else:
         source = source or FULL_SOURCES[kind]

@@ -182,3 +182,51 @@ def inpaint_request(values: dict[str, Any], tokenizer, defaults: dict, max_side:
         seed=seed(values.get("seed")), steps=denoising_steps, guidance_scale=guidance_scale(values, defaults),
         strength=strength,
     )
+
+
+GARMENT_TYPES = ("upper", "lower", "overall")
+
+
+@dataclass(frozen=True)
+class TryOnRequest:
+    person: Image.Image
+    garment: Image.Image
+    mask: Image.Image  # binary, the person photo's size; white = where the garment goes
+    garment_type: str
+    size: tuple[int, int]  # the person photo's processing size
+    seed: int
+    steps: int
+    guidance_scale: float
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        return self.person.size  # pasted back into the original photo
+
+    def batch_key(self) -> tuple:
+        return (self.size, self.steps, self.guidance_scale)
+
+
+def garment_type(value: Any) -> str:
+    value = (value.decode("utf-8", "replace") if isinstance(value, bytes) else value or "upper").strip().lower()
+    if value not in GARMENT_TYPES:
+        raise ValueError(f"garment_type must be one of {', '.join(GARMENT_TYPES)}, not {value!r}")
+    return value
+
+
+def tryon_request(values: dict[str, Any], defaults: dict, max_side: int, parser=None) -> TryOnRequest:
+    """`parser(person, garment_type) -> mask` derives the mask when none is given, where one is configured."""
+    person, size = input_image(values.get("person"), max_side, "person")
+    garment, _ = input_image(values.get("garment"), max_side, "garment")
+    kind = garment_type(values.get("garment_type"))
+    if values.get("mask"):
+        mask = binary_mask(decode_image(values["mask"], "mask"), person.size)
+    elif parser is not None:
+        mask = parser(person, kind)
+    else:
+        raise ValueError("no mask was given and no human-parsing model is configured to derive one: "
+                         "paint the area the garment should cover and send it as `mask` (white = replace)")
+    if mask.getextrema()[1] == 0:
+        raise ValueError("the mask is empty: paint the area the garment should cover (white = replace)")
+    return TryOnRequest(person=person, garment=garment, mask=mask, garment_type=kind, size=size,
+                        seed=seed(values.get("seed")), steps=steps(values, defaults),
+                        guidance_scale=guidance_scale(values, defaults))

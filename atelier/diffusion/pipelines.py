@@ -1,11 +1,12 @@
-"""The txt2img (SDXL), edit (instruct-pix2pix) and inpaint (SD inpainting) denoising loops over ONNX networks.
+"""The txt2img (SDXL), edit (instruct-pix2pix), inpaint (SD inpainting) and tryon (CatVTON) loops over ONNX networks.
 
 Each reads top to bottom like its diffusers pipeline (encode prompt, prepare latents, denoise,
 decode) and makes the same calls in the same order, random draws included, so that with the same
 weights, scheduler and seed it returns diffusers' image. Differences from diffusers, on purpose:
 a batch holds many requests, each with its own seed (one torch.Generator per request); prompts
 longer than the tokenizer's context are refused rather than truncated; inpainting pastes the
-result back into the original at its original size (atelier.images.paste_back).
+result back into the original at its original size (atelier.images.paste_back). Try-on has no
+diffusers pipeline; it follows CatVTON's (see TryOn).
 
 A pipeline is built from a Python model's version folder (export.json, tokenizers, scheduler
 config written by `atelier export`) and a `Networks` that runs the ONNX models.
@@ -68,7 +69,8 @@ class Pipeline:
     def __init__(self, version_dir: Path, networks: Networks, scheduler: str) -> None:
         self.spec = json.loads((Path(version_dir) / "export.json").read_text())
         self.networks = networks
-        self.tokenizer = CLIPTokenizer.from_pretrained(Path(version_dir) / "tokenizer")
+        tokenizer_dir = Path(version_dir) / "tokenizer"  # try-on has no text encoder
+        self.tokenizer = CLIPTokenizer.from_pretrained(tokenizer_dir) if tokenizer_dir.exists() else None
         self.scheduler_name = scheduler
         if self.scheduler_name not in SCHEDULERS:
             raise ValueError(f"unknown scheduler {self.scheduler_name!r}; one of {', '.join(SCHEDULERS)}")
@@ -95,9 +97,11 @@ class Pipeline:
                                   ["hidden_states"])
         return torch.from_numpy(hidden)
 
-    def unet(self, sample: torch.Tensor, t: torch.Tensor, hidden: torch.Tensor, **extra: torch.Tensor):
+    def unet(self, sample: torch.Tensor, t: torch.Tensor, hidden: torch.Tensor | None, **extra: torch.Tensor):
         inputs = {"sample": _to_numpy(sample), "timestep": np.full(len(sample), float(t), np.float32),
-                  "encoder_hidden_states": _to_numpy(hidden), **{k: _to_numpy(v) for k, v in extra.items()}}
+                  **{k: _to_numpy(v) for k, v in extra.items()}}
+        if hidden is not None:
+            inputs["encoder_hidden_states"] = _to_numpy(hidden)
         (noise,) = self.networks(self.network("unet"), inputs, ["noise_pred"])
         return torch.from_numpy(noise)
 
@@ -313,7 +317,81 @@ class Inpaint(Pipeline):
                 for r, image in zip(batch, self.decode(latents))]
 
 
-PIPELINES = {cls.kind: cls for cls in (Text2Image, InstructEdit, Inpaint)}
+class TryOn(Pipeline):
+    """CatVTONPipeline.__call__: person and garment side by side in one latent, no text, then paste-back.
+
+    The masked person's latents and the garment's are concatenated along the height, the mask along
+    with zeros for the garment half, and the 9-channel inpainting UNet (cross-attention skipped)
+    denoises the pair; the person half is decoded. Guidance drops the garment (zeros in its place).
+    Unlike CatVTON, the VAE latents are the Gaussian's mode rather than a sample, so a seed alone
+    fixes the result, and the original photo keeps every pixel outside the (feathered) mask.
+    """
+
+    kind = "tryon"
+    concat_dim = -2  # CatVTON stacks person over garment
+
+    def __init__(self, version_dir: Path, networks: Networks, scheduler: str, parser=None) -> None:
+        super().__init__(version_dir, networks, scheduler)
+        self.parser = parser
+        self.mask_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor, do_normalize=False,
+                                                do_binarize=True, do_convert_grayscale=True)
+
+    def parse(self, values: dict[str, Any]) -> inputs.TryOnRequest:
+        return inputs.tryon_request(values, self.defaults, self.max_side, self.parser)
+
+    def latents(self, image: torch.Tensor) -> torch.Tensor:
+        return DiagonalGaussianDistribution(self.vae_moments(image)).mode() * self.scaling_factor
+
+    @staticmethod
+    def padded(garment: Image.Image, size: tuple[int, int]) -> Image.Image:
+        """The garment scaled to fit `size` whole and centred on white, as CatVTON's resize_and_padding."""
+        scale = min(size[0] / garment.width, size[1] / garment.height)
+        fitted = garment.resize((max(1, round(garment.width * scale)), max(1, round(garment.height * scale))),
+                                Image.Resampling.LANCZOS)
+        canvas = Image.new("RGB", size, (255, 255, 255))
+        canvas.paste(fitted, ((size[0] - fitted.width) // 2, (size[1] - fitted.height) // 2))
+        return canvas
+
+    @torch.no_grad()
+    def __call__(self, batch: list[inputs.TryOnRequest]) -> list[np.ndarray]:
+        first, size = batch[0], len(batch)
+        guidance = first.guidance_scale
+        cfg = guidance > 1.0
+        width, height = first.size
+        # 1. The person with the garment area blanked, the garment padded to the same size, the mask.
+        person = self.image_processor.preprocess([r.person for r in batch], height=height, width=width)
+        garment = self.image_processor.preprocess([self.padded(r.garment, first.size) for r in batch],
+                                                  height=height, width=width)
+        mask = self.mask_processor.preprocess([r.mask for r in batch], height=height, width=width)
+        masked_latents, garment_latents = self.latents(person * (mask < 0.5)), self.latents(garment)
+        mask = torch.nn.functional.interpolate(mask, size=masked_latents.shape[-2:], mode="nearest")
+        # 2. Side by side: [masked person | garment], [mask | nothing to repaint].
+        condition = torch.cat([masked_latents, garment_latents], dim=self.concat_dim)
+        mask = torch.cat([mask, torch.zeros_like(mask)], dim=self.concat_dim)
+        if cfg:  # the unconditional half sees no garment
+            unconditional = torch.cat([masked_latents, torch.zeros_like(garment_latents)], dim=self.concat_dim)
+            condition, mask = torch.cat([unconditional, condition]), torch.cat([mask] * 2)
+        # 3. Timesteps and noise, one generator per request.
+        scheduler = self.new_scheduler()
+        scheduler.set_timesteps(first.steps)
+        generators = self.generators(batch)
+        latents = randn_tensor(tuple(condition[:size].shape), generator=generators) * scheduler.init_noise_sigma
+        extra = self.step_kwargs(scheduler, generators)
+        # 4. Denoise.
+        for t in scheduler.timesteps:
+            model_input = scheduler.scale_model_input(torch.cat([latents] * 2) if cfg else latents, t)
+            noise = self.unet(torch.cat([model_input, mask, condition], dim=1), t, None)
+            if cfg:
+                uncond, cond = noise.chunk(2)
+                noise = uncond + guidance * (cond - uncond)
+            latents = scheduler.step(noise, t, latents, **extra, return_dict=False)[0]
+        # 5. Decode the person half, then keep every original pixel outside the (feathered) mask.
+        latents = latents.split(latents.shape[self.concat_dim] // 2, dim=self.concat_dim)[0]
+        return [np.asarray(paste_back(r.person, Image.fromarray(image), r.mask))
+                for r, image in zip(batch, self.decode(latents))]
+
+
+PIPELINES = {cls.kind: cls for cls in (Text2Image, InstructEdit, Inpaint, TryOn)}
 
 
 def load_pipeline(version_dir: Path, networks: Networks, scheduler: str | None = None) -> Pipeline:

@@ -69,3 +69,21 @@ def test_bad_input_is_reported_in_one_line_and_nothing_is_written(run, tmp_path:
     assert not (tmp_path / "x.png").exists()
     missing = run("edit", "--image", "nowhere.png", "--instruction", "make it red")
     assert missing.returncode == 1 and "cannot read the image 'nowhere.png'" in missing.stderr
+
+
+def test_tryon_writes_the_png_and_asks_for_a_mask_when_none_is_given(run, tmp_path: Path) -> None:
+    person = Image.new("RGB", (64, 96), (220, 210, 200))
+    person.paste((30, 40, 140), (16, 24, 48, 60))
+    mask = Image.new("L", (64, 96), 0)
+    mask.paste(255, (14, 22, 50, 62))
+    for name, image in (("person", person), ("garment", Image.new("RGB", (64, 64), (190, 20, 30))), ("mask", mask)):
+        (tmp_path / f"{name}.png").write_bytes(png_bytes(image))
+    result = run("tryon", "--person", "person.png", "--garment", "garment.png", "--mask", "mask.png",
+                 "--steps", "2", "--seed", "5", "--out", "worn.png", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["seed"] == 5 and (report["width"], report["height"]) == (64, 96) and len(report["products"]) == 5
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "worn.png"))[80:], np.asarray(person)[80:])
+    unmasked = run("tryon", "--person", "person.png", "--garment", "garment.png", "--out", "x.png")
+    assert unmasked.returncode == 1 and "Traceback" not in unmasked.stderr
+    assert "paint the area the garment should cover" in unmasked.stderr and not (tmp_path / "x.png").exists()

@@ -1,0 +1,7 @@
+"""tryon: CatVTON-style virtual try-on with paste-back; the loop is atelier.diffusion.pipelines.TryOn."""
+
+from atelier.diffusion.triton_model import PipelineModel
+
+
+class TritonPythonModel(PipelineModel):
+    pass
