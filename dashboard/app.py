@@ -10,6 +10,7 @@ pages = [
     st.Page("views/generate.py", title="Generate", icon=":material/palette:"),
     st.Page("views/canvas.py", title="Creative Canvas", icon=":material/brush:"),
     st.Page("views/sketch.py", title="Sketch", icon=":material/draw:"),
+    st.Page("views/tryon.py", title="Try-On", icon=":material/checkroom:"),
     st.Page("views/system.py", title="System", icon=":material/monitor_heart:"),
 ]
 st.navigation(pages).run()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from atelier.catalog_store import CatalogStore
@@ -43,3 +45,17 @@ def stylist() -> Stylist:
 
     trends = catalog_trends(store().rows(["color", "pattern"]))
     return Stylist(triton(), catalog_search(), ConversationStore(settings().stylist_db), interpreter_from_env(), trends)
+
+
+@st.cache_resource
+def sample_people(count: int = 4) -> list[Path]:
+    """Sample model photos for the Try-On page: people of the synthetic try-on set, drawn once into ATELIER_HOME."""
+    from training.viton_synthetic import synthetic_pair
+
+    folder = settings().home / "sample-people"
+    paths = [folder / f"model-{index + 1}.png" for index in range(count)]
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, path in enumerate(paths):
+        if not path.exists():
+            synthetic_pair(index, (512, 384), seed=0, split="test").person.save(path)
+    return paths

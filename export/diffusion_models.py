@@ -145,14 +145,14 @@ def self_attention_modules(unet: UNet2DConditionModel) -> torch.nn.ModuleList:
 
 def load_self_attention(unet: UNet2DConditionModel, weights: str) -> None:
     """Self-attention weights from a .safetensors file, or CatVTON's published ones for weights="catvton"."""
-    from safetensors.torch import load_file
+    from safetensors.torch import load_model
 
     if weights == "catvton":
         from huggingface_hub import hf_hub_download
 
         weights = hf_hub_download(*CATVTON["attention"])
-    try:
-        self_attention_modules(unet).load_state_dict(load_file(weights))
+    try:  # load_model, not load_state_dict: the module list names each shared weight twice
+        load_model(self_attention_modules(unet), weights)
     except (OSError, RuntimeError) as error:
         raise AtelierError(f"could not load try-on self-attention weights from {weights!r}: {error}") from error
 

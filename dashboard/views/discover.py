@@ -13,6 +13,7 @@ from ingest.fetch import load_images
 
 COLUMNS = 5
 FILTERS = ("category", "color", "pattern", "brand")
+WEARABLE = ("tops", "bottoms", "dresses", "outerwear")  # what the Try-On page can dress a person in
 
 
 def use_as_query(hit_id: str, image_uri: str) -> None:
@@ -64,6 +65,10 @@ def show_results(hits: list) -> None:
                 if st.button("Edit on canvas", key=f"canvas-{hit.id}", width="stretch"):
                     st.session_state.canvas_pick = {"image_uri": hit.fields["image_uri"], "title": hit.fields["title"]}
                     st.switch_page("views/canvas.py")
+                if hit.fields["category"] in WEARABLE and st.button("Try on", key=f"tryon-{hit.id}", width="stretch"):
+                    st.session_state.tryon_garment_pick = {key: hit.fields[key]
+                                                           for key in ("image_uri", "title", "category")}
+                    st.switch_page("views/tryon.py")
 
 
 st.title("Discover")

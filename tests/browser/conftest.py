@@ -53,3 +53,15 @@ def wait_for_results(page, minimum: int = 5) -> int:
 def screenshot_path(tmp_path: Path, name: str) -> str:
     """Screenshots go to $ATELIER_SCREENSHOTS when set (to look at them), else to the test's tmp folder."""
     return str(Path(os.environ.get("ATELIER_SCREENSHOTS", tmp_path)) / name)
+
+
+def settle(page, start_ms: int = 2000) -> None:
+    """Wait for the rerun that the last interaction started (if it started within `start_ms`) to finish."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    running = page.get_by_test_id("stStatusWidgetRunningIcon")
+    try:
+        running.wait_for(state="visible", timeout=start_ms)
+    except PlaywrightTimeout:
+        return
+    running.wait_for(state="hidden", timeout=60_000)
