@@ -35,7 +35,15 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
         record = export_clip(bundle, repository)
         print(f"exported {record['id']} (dim {record['dim']}) to {repository}", file=sys.stderr)
         print(json.dumps(parity_report(repository)["onnxruntime_vs_torch"]), file=sys.stderr)
-    pipelines = tuple(f for f in families if f != "clip")
+    if "warping" in families:
+        if not args.warping_checkpoint:
+            raise AtelierError("--only warping needs --warping-checkpoint (from `atelier train warping`)")
+        from export.warping import export_warping_model
+
+        record = export_warping_model(repository, args.warping_checkpoint)
+        print(f"exported tryon_warp ({record['size'][0]}x{record['size'][1]}); ONNX Runtime vs PyTorch max abs diff "
+              f"{record['onnx_vs_torch_max_abs']:.1e}; tryon now pre-warps garments with it", file=sys.stderr)
+    pipelines = tuple(f for f in families if f not in ("clip", "warping"))
     if pipelines:
         from export.diffusion import export_pipelines
 
@@ -190,6 +198,9 @@ def _catalog_or_demo(path: str | None, settings: Settings) -> Path:
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> None:
+    if args.what in ("warping", "tryon"):
+        _train_tryon_network(args, settings)
+        return
     from training.clip_metric import TrainConfig, train_clip
 
     catalog = _catalog_or_demo(args.catalog, settings)
@@ -199,6 +210,30 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> None:
                             resume=not args.no_resume)
     print(checkpoint)
     print(f"export it with: atelier export --profile {settings.profile} --checkpoint {checkpoint}", file=sys.stderr)
+
+
+def _train_tryon_network(args: argparse.Namespace, settings: Settings) -> None:
+    """`train warping` (the geometric matching module) and `train tryon` (the try-on UNet's self-attention)."""
+    if not args.data:
+        raise AtelierError(f"train {args.what} needs --data: a folder in VITON-HD's layout (see docs/tryon.md)")
+    out = Path(args.out) if args.out else settings.home / "models" / f"{args.what}-{Path(args.data).name}"
+    size = tuple(int(side) for side in args.size.split("x")) if args.size else None
+    if args.what == "warping":
+        from training.train_warping import train_warping
+
+        run = train_warping(args.data, out, steps=args.steps or 300, seed=args.seed or 0,
+                            size=size or (128, 96), resume=not args.no_resume)
+        print(run.checkpoint)
+        print(f"export it with: atelier export --only warping --warping-checkpoint {run.checkpoint}", file=sys.stderr)
+        return
+    from training.train_tryon import TryOnTrainConfig, train_tryon
+
+    overrides = {k: v for k, v in (("steps", args.steps), ("seed", args.seed), ("size", size)) if v is not None}
+    run = train_tryon(Path(args.data), out, TryOnTrainConfig(**overrides), profile=settings.profile,
+                      resume=not args.no_resume)
+    print(run.attention)
+    print(f"export it with: atelier export --profile {settings.profile} --only tryon --tryon-attention "
+          f"{run.attention}", file=sys.stderr)
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> None:
@@ -216,6 +251,17 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> None:
         report = evaluate_sketch(_catalog_or_demo(args.catalog, settings), checkpoint, seed=args.seed,
                                  profile=settings.profile)
         write_sketch_report(report, Path(args.out))
+    elif args.what == "tryon":
+        from atelier.triton_client import TritonClient
+        from training.tryon_eval import run_tryon_eval
+
+        if not args.data:
+            raise AtelierError("eval tryon needs --data: a folder in VITON-HD's layout (see docs/tryon.md)")
+        size = tuple(int(side) for side in args.size.split("x")) if args.size else (1024, 768)
+        report = run_tryon_eval(Path(args.data), TritonClient(settings.triton_url), Path(args.out),
+                                split=args.split, size=size, limit=args.limit, steps=args.steps, seed=args.seed,
+                                feature=args.features, lpips_net=None if args.lpips == "none" else args.lpips,
+                                allow_unpublished_weights=args.allow_unpublished_weights, progress=not args.json)
     else:
         from training.evaluate import evaluate_retrieval, write_report
 
@@ -257,14 +303,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", choices=PROFILES, help="tiny or full (default: $ATELIER_PROFILE or tiny)")
     p.add_argument("--model-name", help="open_clip model name or hf-hub id (default: the profile's)")
     p.add_argument("--checkpoint", help="CLIP weights to load (from `atelier train`)")
-    p.add_argument("--only", nargs="+", choices=["clip", "txt2img", "edit", "inpaint", "tryon"],
-                   help="export only these model families (default: all)")
+    p.add_argument("--only", nargs="+", choices=["clip", "txt2img", "edit", "inpaint", "tryon", "warping"],
+                   help="export only these model families (default: all but warping, which needs a checkpoint)")
     p.add_argument("--txt2img-source", help="SDXL checkpoint, hub id or folder (full default: SDXL base 1.0)")
     p.add_argument("--edit-source", help="instruct-pix2pix checkpoint (full default: timbrooks/instruct-pix2pix)")
     p.add_argument("--inpaint-source", help="SD inpainting checkpoint (full default: SD 1.5 inpainting)")
     p.add_argument("--tryon-source", help="try-on base, an SD inpainting checkpoint (full default: SD 1.5 inpainting)")
     p.add_argument("--tryon-attention", help="try-on self-attention weights, .safetensors from `atelier train tryon` "
                                              "(full default: CatVTON's)")
+    p.add_argument("--warping-checkpoint", help="warping: a checkpoint from `atelier train warping`; tryon then "
+                                                "pre-warps garments with it")
     p.add_argument("--lora", help="LoRA to fuse into the txt2img UNet: hub id, folder or .safetensors file")
     p.add_argument("--lora-scale", type=float, default=1.0)
     p.add_argument("--model-repository")
@@ -336,24 +384,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--garment-type", choices=["upper", "lower", "overall"], default="upper")
     _add_generation_options(p)
 
-    p = sub.add_parser("train", help="`clip`: metric learning of the CLIP model on a catalog")
-    p.add_argument("what", choices=["clip"])
+    p = sub.add_parser("train", help="`clip`: metric learning of the CLIP model on a catalog; `warping`: the "
+                                     "try-on garment warping module; `tryon`: the try-on UNet's self-attention")
+    p.add_argument("what", choices=["clip", "warping", "tryon"])
+    p.add_argument("--data", help="warping, tryon: a folder in VITON-HD's layout (its train split is used)")
+    p.add_argument("--size", help="warping, tryon: HEIGHTxWIDTH to train at (default: 128x96 warping, 1024x768 tryon)")
+    p.add_argument("--steps", type=int, help="warping, tryon: optimisation steps (default: 300 warping, 200 tryon)")
     p.add_argument("--catalog", help="catalog CSV (default: the demo catalog, drawn if missing)")
-    p.add_argument("--out", help="checkpoint folder (default: $ATELIER_HOME/models/clip-<catalog folder>)")
+    p.add_argument("--out", help="checkpoint folder (default: $ATELIER_HOME/models/<what>-<data folder>)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--no-resume", action="store_true", help="start over instead of resuming from last.pt")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="`parity`: PyTorch vs ONNX Runtime vs Triton; `retrieval`: held-out recall; "
-                                    "`sketch`: sketch search recall on pseudo-sketches")
-    p.add_argument("what", choices=["parity", "retrieval", "sketch"])
+                                    "`sketch`: sketch search recall on pseudo-sketches; `tryon`: SSIM, LPIPS, FID "
+                                    "and KID of the served try-on on a paired VITON-HD-style split")
+    p.add_argument("what", choices=["parity", "retrieval", "sketch", "tryon"])
     p.add_argument("--model-repository", help="parity: the repository to check")
     p.add_argument("--no-triton", action="store_true", help="parity: compare PyTorch and ONNX Runtime only")
     p.add_argument("--catalog", help="retrieval, sketch: catalog CSV (default: the demo catalog)")
     p.add_argument("--checkpoint", help="retrieval, sketch: the trained model (retrieval: beside the baselines)")
-    p.add_argument("--seed", type=int, default=0, help="retrieval, sketch: split and augmentation seed")
-    p.add_argument("--out", default="benchmarks/results", help="retrieval, sketch: where the JSON and PNG go")
+    p.add_argument("--seed", type=int, default=0, help="retrieval, sketch: split and augmentation seed; tryon: the "
+                                                      "first pair's seed")
+    p.add_argument("--out", default="benchmarks/results", help="retrieval, sketch, tryon: where the JSON and PNG go")
+    p.add_argument("--data", help="tryon: a folder in VITON-HD's layout")
+    p.add_argument("--split", default="test", help="tryon: the split to evaluate (paired)")
+    p.add_argument("--size", help="tryon: HEIGHTxWIDTH the pairs are read at (default 1024x768, VITON-HD's)")
+    p.add_argument("--limit", type=int, help="tryon: evaluate only the first N pairs")
+    p.add_argument("--steps", type=int, help="tryon: denoising steps (default: the model's)")
+    p.add_argument("--features", choices=["inception", "clip"], default="inception",
+                   help="tryon: FID/KID features; `clip` (the served CLIP) runs offline but compares with nothing "
+                        "published")
+    p.add_argument("--lpips", choices=["alex", "vgg", "squeeze", "none"], default="alex",
+                   help="tryon: LPIPS backbone (CatVTON reports squeeze); none leaves LPIPS out")
+    p.add_argument("--allow-unpublished-weights", action="store_true",
+                   help="tryon: run on cached metric weights that are not the published files, labelled as such")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 

@@ -7,6 +7,7 @@ H and W are the GMM's own (its correlation has one channel per feature-map cell)
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -47,3 +48,33 @@ def export_warping(checkpoint_or_model: Path | str | GMM, path: Path | str) -> f
     finally:
         model.train(training)
     return difference
+
+
+CONFIG = """# Try-on garment warping (CP-VTON's geometric matching module): the garment bent onto the person's pose.
+# Written by `atelier export --only warping`; while it is here, `tryon` pre-warps every garment with it.
+name: "tryon_warp"
+backend: "onnxruntime"
+max_batch_size: 0
+input [
+  {{ name: "agnostic" data_type: TYPE_FP32 dims: [ -1, 3, {h}, {w} ] }},
+  {{ name: "mask" data_type: TYPE_FP32 dims: [ -1, 1, {h}, {w} ] }},
+  {{ name: "cloth" data_type: TYPE_FP32 dims: [ -1, 3, {h}, {w} ] }}
+]
+output [
+  {{ name: "warped_cloth" data_type: TYPE_FP32 dims: [ -1, 3, {h}, {w} ] }},
+  {{ name: "grid" data_type: TYPE_FP32 dims: [ -1, {h}, {w}, 2 ] }}
+]
+instance_group [ {{ kind: KIND_CPU count: 1 }} ]
+"""
+
+
+def export_warping_model(repository: Path, checkpoint: Path | str) -> dict:
+    """`tryon_warp` in a Triton repository: the ONNX model, its config, and warp.json (its size, for `tryon`)."""
+    model = load_gmm(checkpoint)
+    folder = Path(repository) / "tryon_warp"
+    difference = export_warping(model, folder / "1" / "model.onnx")
+    height, width = model.size
+    (folder / "config.pbtxt").write_text(CONFIG.format(h=height, w=width))
+    record = {"size": [height, width], "checkpoint": str(checkpoint), "onnx_vs_torch_max_abs": difference}
+    (folder / "1" / "warp.json").write_text(json.dumps(record, indent=2))
+    return record

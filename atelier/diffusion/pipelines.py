@@ -323,6 +323,8 @@ class TryOn(Pipeline):
     The masked person's latents and the garment's are concatenated along the height, the mask along
     with zeros for the garment half, and the 9-channel inpainting UNet (cross-attention skipped)
     denoises the pair; the person half is decoded. Guidance drops the garment (zeros in its place).
+    Where the repository has a `tryon_warp` model (`atelier export --only warping`), the garment is
+    first bent onto the person's pose by it, as in CP-VTON and Ladi-VTON's first stage.
     Unlike CatVTON, the VAE latents are the Gaussian's mode rather than a sample, so a seed alone
     fixes the result, and the original photo keeps every pixel outside the (feathered) mask.
     """
@@ -333,6 +335,8 @@ class TryOn(Pipeline):
     def __init__(self, version_dir: Path, networks: Networks, scheduler: str, parser=None) -> None:
         super().__init__(version_dir, networks, scheduler)
         self.parser = parser
+        warp = Path(version_dir).parent.parent / "tryon_warp" / "1" / "warp.json"
+        self.warp_size = tuple(json.loads(warp.read_text())["size"]) if warp.exists() else None
         self.mask_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor, do_normalize=False,
                                                 do_binarize=True, do_convert_grayscale=True)
 
@@ -352,6 +356,17 @@ class TryOn(Pipeline):
         canvas.paste(fitted, ((size[0] - fitted.width) // 2, (size[1] - fitted.height) // 2))
         return canvas
 
+    def prewarped(self, garment: torch.Tensor, person: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The garment bent onto the person by `tryon_warp`, at the warping module's size and back."""
+        def at(image: torch.Tensor, size: tuple[int, int], mode: str = "bilinear") -> torch.Tensor:
+            return torch.nn.functional.interpolate(image, size=size, mode=mode)
+
+        small_mask = at(mask, self.warp_size, "nearest")
+        (warped,) = self.networks("tryon_warp", {"agnostic": _to_numpy(at(person, self.warp_size) * (1 - small_mask)),
+                                                 "mask": _to_numpy(small_mask),
+                                                 "cloth": _to_numpy(at(garment, self.warp_size))}, ["warped_cloth"])
+        return at(torch.from_numpy(warped), tuple(garment.shape[-2:]))
+
     @torch.no_grad()
     def __call__(self, batch: list[inputs.TryOnRequest]) -> list[np.ndarray]:
         first, size = batch[0], len(batch)
@@ -363,6 +378,8 @@ class TryOn(Pipeline):
         garment = self.image_processor.preprocess([self.padded(r.garment, first.size) for r in batch],
                                                   height=height, width=width)
         mask = self.mask_processor.preprocess([r.mask for r in batch], height=height, width=width)
+        if self.warp_size:
+            garment = self.prewarped(garment, person, mask)
         masked_latents, garment_latents = self.latents(person * (mask < 0.5)), self.latents(garment)
         mask = torch.nn.functional.interpolate(mask, size=masked_latents.shape[-2:], mode="nearest")
         # 2. Side by side: [masked person | garment], [mask | nothing to repaint].

@@ -1,0 +1,71 @@
+"""The try-on training commands as a user runs them, and a trained warping module pre-warping `tryon`'s garments."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from atelier.diffusion.networks import OnnxNetworks
+from atelier.diffusion.pipelines import load_pipeline
+from atelier.images import png_bytes
+from training.viton import VitonDataset, inpainting_mask
+from training.viton_synthetic import write_synthetic_viton
+
+pytestmark = pytest.mark.integration
+
+
+def atelier(*args: str, home: Path) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "atelier.cli", *args], capture_output=True, text=True,
+                            timeout=600, env={**os.environ, "ATELIER_HOME": str(home), "ATELIER_PROFILE": "tiny"})
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+class Recording(OnnxNetworks):
+    """OnnxNetworks that notes the input shapes of every call."""
+
+    def __init__(self, repository: Path) -> None:
+        super().__init__(repository)
+        self.calls: list[tuple[str, dict]] = []
+
+    def __call__(self, model, inputs, outputs):
+        self.calls.append((model, {name: value.shape for name, value in inputs.items()}))
+        return super().__call__(model, inputs, outputs)
+
+
+def test_trained_warping_module_prewarps_tryon_garments(model_repository: Path, tmp_path: Path) -> None:
+    data = write_synthetic_viton(tmp_path / "viton", n_pairs=8, size=(128, 96))
+    trained = atelier("train", "warping", "--data", str(data), "--steps", "20", "--out", str(tmp_path / "gmm"),
+                      home=tmp_path / "home")
+    checkpoint = Path(trained.stdout.strip())
+    assert checkpoint.exists() and "atelier export --only warping" in trained.stderr
+    repository = Path(shutil.copytree(model_repository, tmp_path / "repository"))
+    atelier("export", "--only", "warping", "--warping-checkpoint", str(checkpoint), "--model-repository",
+            str(repository), home=tmp_path / "home")
+    assert (repository / "tryon_warp" / "config.pbtxt").exists()
+
+    pair = VitonDataset(data, "test", (128, 96))[0]
+    values = {"person": png_bytes(pair.person), "garment": png_bytes(pair.cloth),
+              "mask": png_bytes(inpainting_mask(pair, "upper")), "seed": 3, "steps": 2}
+    networks = Recording(repository)
+    prewarping = load_pipeline(repository / "tryon" / "1", networks)
+    warped = prewarping([prewarping.parse(values)])[0]
+    assert ("tryon_warp", {"agnostic": (1, 3, 128, 96), "mask": (1, 1, 128, 96), "cloth": (1, 3, 128, 96)}) in (
+        networks.calls)
+    plain = load_pipeline(model_repository / "tryon" / "1", OnnxNetworks(model_repository))
+    assert not np.array_equal(warped, plain([plain.parse(values)])[0])
+
+
+def test_train_tryon_writes_attention_weights_to_export(tmp_path: Path) -> None:
+    data = write_synthetic_viton(tmp_path / "viton", n_pairs=2, size=(64, 48), splits=("train",))
+    result = atelier("train", "tryon", "--data", str(data), "--steps", "2", "--size", "64x48", "--out",
+                     str(tmp_path / "attention"), home=tmp_path / "home")
+    weights = Path(result.stdout.strip())
+    assert weights.name == "attention.safetensors" and weights.stat().st_size > 0
+    assert f"--tryon-attention {weights}" in result.stderr
