@@ -65,6 +65,7 @@ class Pipeline:
     """What the three pipelines share: tokenizer, scheduler, VAE and the calls into the networks."""
 
     kind = ""
+    eta = 0.0  # DDIM's noise at each step (diffusers' default); schedulers without the parameter ignore it
 
     def __init__(self, version_dir: Path, networks: Networks, scheduler: str) -> None:
         self.spec = json.loads((Path(version_dir) / "export.json").read_text())
@@ -115,10 +116,9 @@ class Pipeline:
         images = self.image_processor.postprocess(torch.from_numpy(image), output_type="np")
         return list((images * 255).round().astype(np.uint8))
 
-    @staticmethod
-    def step_kwargs(scheduler, generators: list[torch.Generator]) -> dict[str, Any]:
+    def step_kwargs(self, scheduler, generators: list[torch.Generator]) -> dict[str, Any]:
         accepted = inspect.signature(scheduler.step).parameters
-        kwargs = {"eta": 0.0} if "eta" in accepted else {}
+        kwargs = {"eta": self.eta} if "eta" in accepted else {}
         if "generator" in accepted:
             kwargs["generator"] = generators
         return kwargs
@@ -331,6 +331,7 @@ class TryOn(Pipeline):
 
     kind = "tryon"
     concat_dim = -2  # CatVTON stacks person over garment
+    eta = 1.0  # CatVTON's DDIM eta
 
     def __init__(self, version_dir: Path, networks: Networks, scheduler: str, parser=None) -> None:
         super().__init__(version_dir, networks, scheduler)
