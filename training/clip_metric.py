@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -29,6 +28,7 @@ from tqdm import tqdm
 
 from atelier.config import AtelierError
 from export.clip import load_clip
+from training.checkpoints import save_checkpoint
 
 
 @dataclass
@@ -166,13 +166,6 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Written next to `path` and renamed into place, so a crash never leaves a half-written checkpoint."""
-    partial = path.with_suffix(".tmp")
-    torch.save(payload, partial)
-    os.replace(partial, path)
-
-
 def _finished(checkpoint: Path, run: dict[str, Any], epochs: int) -> bool:
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     return state.get("epoch") == epochs and all(state.get(key) == value for key, value in run.items())
@@ -272,10 +265,10 @@ def train_clip(
                 bar.set_postfix(loss=f"{loss.item():.3f}", scale=f"{model.logit_scale.exp().item():.1f}")
             epoch += 1
             if epoch % config.checkpoint_every == 0 or epoch == config.epochs:
-                _save_checkpoint(last, checkpoint())
+                save_checkpoint(last, checkpoint())
     finally:
         torch.use_deterministic_algorithms(deterministic)
         model.eval()
-    _save_checkpoint(final, checkpoint())
+    save_checkpoint(final, checkpoint())
     return final
 

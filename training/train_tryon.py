@@ -12,11 +12,9 @@ goes to `atelier export --only tryon --tryon-attention`.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler
@@ -25,7 +23,8 @@ from tqdm import tqdm
 
 from atelier.config import AtelierError
 from export.diffusion_models import load_diffusers_pipeline, self_attention_modules
-from training.viton import VitonDataset, VitonPair, inpainting_mask
+from training.checkpoints import save_checkpoint
+from training.viton import VitonDataset, VitonPair, inpainting_mask, to_tensor
 
 CONDITION_DROPOUT = 0.1  # CatVTON's: the share of steps that see no garment
 
@@ -47,23 +46,12 @@ class TryOnRun:
     attention: Path | None = None  # the trained self-attention weights (.safetensors)
 
 
-def _tensor(image, channels: int = 3) -> torch.Tensor:
-    array = np.asarray(image, dtype=np.float32) / 255.0
-    return torch.from_numpy(array.reshape(*array.shape[:2], channels)).permute(2, 0, 1)
-
-
 def _collate(garment_type: str):
     def collate(pairs: list[VitonPair]) -> dict[str, torch.Tensor]:
-        return {"person": torch.stack([_tensor(p.person) for p in pairs]) * 2 - 1,
-                "cloth": torch.stack([_tensor(p.cloth) for p in pairs]) * 2 - 1,
-                "mask": torch.stack([_tensor(inpainting_mask(p, garment_type), 1) for p in pairs]).round()}
+        return {"person": torch.stack([to_tensor(p.person) for p in pairs]),
+                "cloth": torch.stack([to_tensor(p.cloth) for p in pairs]),
+                "mask": torch.stack([to_tensor(inpainting_mask(p, garment_type)) for p in pairs])}
     return collate
-
-
-def _save(state: dict, path: Path) -> None:
-    partial = path.with_suffix(".partial")
-    torch.save(state, partial)
-    os.replace(partial, path)  # a run killed while saving keeps the previous checkpoint
 
 
 def train_tryon(data_root: Path, out_dir: Path, config: TryOnTrainConfig = TryOnTrainConfig(), profile: str = "tiny",
@@ -128,8 +116,8 @@ def train_tryon(data_root: Path, out_dir: Path, config: TryOnTrainConfig = TryOn
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.4f}")
         if step % config.checkpoint_every == 0 or step == config.steps:
-            _save({"attention": attention.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                   "losses": run.losses, "rng": torch.get_rng_state()}, checkpoint)
+            save_checkpoint(checkpoint, {"attention": attention.state_dict(), "optimizer": optimizer.state_dict(),
+                                         "step": step, "losses": run.losses, "rng": torch.get_rng_state()})
     bar.close()
     if not all(math.isfinite(loss) for loss in run.losses):
         raise FloatingPointError("the try-on loss diverged; lower the learning rate")

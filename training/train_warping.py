@@ -12,11 +12,9 @@ bit on CPU, as one that was never interrupted.
 from __future__ import annotations
 
 import hashlib
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -25,7 +23,8 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from atelier.config import AtelierError
-from training.viton import UPPER_GARMENT, VitonDataset, VitonPair, inpainting_mask
+from training.checkpoints import save_checkpoint
+from training.viton import UPPER_GARMENT, VitonDataset, VitonPair, inpainting_mask, to_tensor
 from training.warping import build_gmm
 
 
@@ -35,30 +34,15 @@ class WarpingRun:
     checkpoint: Path
 
 
-def _tensor(image: Any) -> torch.Tensor:
-    """PIL RGB -> [3, H, W] in [-1, 1]; "L" -> [1, H, W] in [0, 1]."""
-    array = np.asarray(image, dtype=np.float32)
-    if array.ndim == 2:
-        return torch.from_numpy(array / 255)[None]
-    return torch.from_numpy(array / 127.5 - 1).permute(2, 0, 1)
-
-
 def warping_batch(pairs: list[VitonPair]) -> dict[str, torch.Tensor]:
     """The GMM's inputs for pairs (a DataLoader collate_fn): agnostic, mask and cloth, and its target: the
     person's upper garment on white (the cloth's background, which the warp repeats outside the cloth)."""
-    person = torch.stack([_tensor(pair.person) for pair in pairs])
-    mask = torch.stack([_tensor(inpainting_mask(pair, "upper")) for pair in pairs])
+    person = torch.stack([to_tensor(pair.person) for pair in pairs])
+    mask = torch.stack([to_tensor(inpainting_mask(pair, "upper")) for pair in pairs])
     garment = torch.stack([torch.from_numpy(np.isin(pair.parse, UPPER_GARMENT))[None] for pair in pairs]).float()
     return {"agnostic": person * (1 - mask), "mask": mask,
-            "cloth": torch.stack([_tensor(pair.cloth) for pair in pairs]),
+            "cloth": torch.stack([to_tensor(pair.cloth) for pair in pairs]),
             "target": person * garment + (1 - garment)}
-
-
-def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Written next to `path` and renamed into place, so a crash never leaves a half-written checkpoint."""
-    partial = path.with_suffix(".tmp")
-    torch.save(payload, partial)
-    os.replace(partial, path)
 
 
 def train_warping(
@@ -111,7 +95,7 @@ def train_warping(
             bar.update()
             bar.set_postfix(loss=f"{losses[-1]:.4f}")
             if step % checkpoint_every == 0 or step == steps:
-                _save_checkpoint(path, {**run, "step": step, "losses": losses, "model": model.state_dict(),
+                save_checkpoint(path, {**run, "step": step, "losses": losses, "model": model.state_dict(),
                                         "optimizer": optimizer.state_dict(), "epoch_rng": epoch_rng,
                                         "epoch_start": epoch_start})
             if step == steps:

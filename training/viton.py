@@ -164,6 +164,14 @@ class VitonDataset(Dataset):
         )
 
 
+def to_tensor(image: Image.Image) -> torch.Tensor:
+    """What the training loops feed their networks: RGB -> [3, H, W] in [-1, 1]; "L" -> [1, H, W] in [0, 1]."""
+    array = np.asarray(image, dtype=np.float32)
+    if array.ndim == 2:
+        return torch.from_numpy(array / 255)[None]
+    return torch.from_numpy(array / 127.5 - 1).permute(2, 0, 1)
+
+
 def _check_type(garment_type: str) -> None:
     if garment_type not in GARMENT_LABELS:
         raise AtelierError(f"garment type {garment_type!r}: expected one of {', '.join(GARMENT_LABELS)}")

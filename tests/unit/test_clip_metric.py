@@ -120,7 +120,7 @@ def test_resumed_run_ends_with_the_same_weights(catalog_csv, tmp_path, monkeypat
     config = replace(TINY, epochs=2)
     straight = train_clip(catalog_csv, tmp_path / "straight", config, progress=False)
 
-    save = clip_metric._save_checkpoint
+    save = clip_metric.save_checkpoint
     saved: list[Path] = []
 
     def crash_after_first_epoch(path: Path, payload: dict) -> None:
@@ -128,7 +128,7 @@ def test_resumed_run_ends_with_the_same_weights(catalog_csv, tmp_path, monkeypat
         saved.append(path)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(clip_metric, "_save_checkpoint", crash_after_first_epoch)
+    monkeypatch.setattr(clip_metric, "save_checkpoint", crash_after_first_epoch)
     with pytest.raises(KeyboardInterrupt):
         train_clip(catalog_csv, tmp_path / "resumed", config, progress=False)
     assert saved == [tmp_path / "resumed" / "last.pt"]
@@ -138,7 +138,7 @@ def test_resumed_run_ends_with_the_same_weights(catalog_csv, tmp_path, monkeypat
         save(path, payload)
         saved.append(path)
 
-    monkeypatch.setattr(clip_metric, "_save_checkpoint", record)
+    monkeypatch.setattr(clip_metric, "save_checkpoint", record)
     resumed = train_clip(catalog_csv, tmp_path / "resumed", config, progress=False)
     assert saved[1:] == [tmp_path / "resumed" / "last.pt", resumed]  # only epoch 2 was trained again
     _assert_same(_weights(resumed), _weights(straight))
