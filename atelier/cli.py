@@ -35,6 +35,12 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
         record = export_clip(bundle, repository)
         print(f"exported {record['id']} (dim {record['dim']}) to {repository}", file=sys.stderr)
         print(json.dumps(parity_report(repository)["onnxruntime_vs_torch"]), file=sys.stderr)
+    if "parser" in families:
+        from export.human_parser import export_human_parser
+
+        record = export_human_parser(repository, args.profile, args.parser_source)
+        print(f"exported tryon_parser ({record['source'] or 'tiny, random weights'}, licence: {record['licence']}); "
+              "tryon now derives the mask of a request that sends none", file=sys.stderr)
     if "warping" in families:
         if not args.warping_checkpoint:
             raise AtelierError("--only warping needs --warping-checkpoint (from `atelier train warping`)")
@@ -43,7 +49,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
         record = export_warping_model(repository, args.warping_checkpoint)
         print(f"exported tryon_warp ({record['size'][0]}x{record['size'][1]}); ONNX Runtime vs PyTorch max abs diff "
               f"{record['onnx_vs_torch_max_abs']:.1e}; tryon now pre-warps garments with it", file=sys.stderr)
-    pipelines = tuple(f for f in families if f not in ("clip", "warping"))
+    pipelines = tuple(f for f in families if f not in ("clip", "parser", "warping"))
     if pipelines:
         from export.diffusion import export_pipelines
 
@@ -303,14 +309,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", choices=PROFILES, help="tiny or full (default: $ATELIER_PROFILE or tiny)")
     p.add_argument("--model-name", help="open_clip model name or hf-hub id (default: the profile's)")
     p.add_argument("--checkpoint", help="CLIP weights to load (from `atelier train`)")
-    p.add_argument("--only", nargs="+", choices=["clip", "txt2img", "edit", "inpaint", "tryon", "warping"],
-                   help="export only these model families (default: all but warping, which needs a checkpoint)")
+    p.add_argument("--only", nargs="+", choices=["clip", "txt2img", "edit", "inpaint", "tryon", "parser", "warping"],
+                   help="export only these model families (default: all but the optional try-on parser and warping)")
     p.add_argument("--txt2img-source", help="SDXL checkpoint, hub id or folder (full default: SDXL base 1.0)")
     p.add_argument("--edit-source", help="instruct-pix2pix checkpoint (full default: timbrooks/instruct-pix2pix)")
     p.add_argument("--inpaint-source", help="SD inpainting checkpoint (full default: SD 1.5 inpainting)")
     p.add_argument("--tryon-source", help="try-on base, an SD inpainting checkpoint (full default: SD 1.5 inpainting)")
     p.add_argument("--tryon-attention", help="try-on self-attention weights, .safetensors from `atelier train tryon` "
                                              "(full default: CatVTON's)")
+    p.add_argument("--parser-source", help="parser: a SegFormer clothes-parsing checkpoint (full default: "
+                                           "mattmdjaga/segformer_b2_clothes)")
     p.add_argument("--warping-checkpoint", help="warping: a checkpoint from `atelier train warping`; tryon then "
                                                 "pre-warps garments with it")
     p.add_argument("--lora", help="LoRA to fuse into the txt2img UNet: hub id, folder or .safetensors file")

@@ -7,6 +7,7 @@ request only. Parameters left out take the exported model's defaults (export.jso
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -213,7 +214,8 @@ def garment_type(value: Any) -> str:
     return value
 
 
-def tryon_request(values: dict[str, Any], defaults: dict, max_side: int, parser=None) -> TryOnRequest:
+def tryon_request(values: dict[str, Any], defaults: dict, max_side: int,
+                  parser: Callable[[Image.Image, str], Image.Image] | None = None) -> TryOnRequest:
     """`parser(person, garment_type) -> mask` derives the mask when none is given, where one is configured."""
     person, size = input_image(values.get("person"), max_side, "person")
     garment, _ = input_image(values.get("garment"), max_side, "garment")

@@ -37,6 +37,7 @@ from transformers import CLIPTokenizer
 
 from atelier.diffusion import inputs
 from atelier.diffusion.networks import Networks
+from atelier.diffusion.parsing import load_human_parser_if_exported
 from atelier.images import paste_back
 
 SCHEDULERS = {
@@ -323,8 +324,9 @@ class TryOn(Pipeline):
     The masked person's latents and the garment's are concatenated along the height, the mask along
     with zeros for the garment half, and the 9-channel inpainting UNet (cross-attention skipped)
     denoises the pair; the person half is decoded. Guidance drops the garment (zeros in its place).
-    Where the repository has a `tryon_warp` model (`atelier export --only warping`), the garment is
-    first bent onto the person's pose by it, as in CP-VTON and Ladi-VTON's first stage.
+    Two optional networks switch on by being in the repository: `tryon_warp` (`atelier export --only
+    warping`) first bends the garment onto the person's pose, as in CP-VTON and Ladi-VTON's first
+    stage; `tryon_parser` (`--only parser`) derives the mask of a request that sends none.
     Unlike CatVTON, the VAE latents are the Gaussian's mode rather than a sample, so a seed alone
     fixes the result, and the original photo keeps every pixel outside the (feathered) mask.
     """
@@ -333,10 +335,11 @@ class TryOn(Pipeline):
     concat_dim = -2  # CatVTON stacks person over garment
     eta = 1.0  # CatVTON's DDIM eta
 
-    def __init__(self, version_dir: Path, networks: Networks, scheduler: str, parser=None) -> None:
+    def __init__(self, version_dir: Path, networks: Networks, scheduler: str) -> None:
         super().__init__(version_dir, networks, scheduler)
-        self.parser = parser
-        warp = Path(version_dir).parent.parent / "tryon_warp" / "1" / "warp.json"
+        repository = Path(version_dir).parent.parent
+        self.parser = load_human_parser_if_exported(repository, networks)
+        warp = repository / "tryon_warp" / "1" / "warp.json"
         self.warp_size = tuple(json.loads(warp.read_text())["size"]) if warp.exists() else None
         self.mask_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor, do_normalize=False,
                                                 do_binarize=True, do_convert_grayscale=True)

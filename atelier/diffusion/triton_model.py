@@ -57,6 +57,10 @@ class PipelineModel:
             except ValueError as error:
                 responses[index] = _invalid(str(error))
                 continue
+            except Exception as error:  # a network that reading the request needs (try-on's parser) failed
+                responses[index] = pb_utils.InferenceResponse(
+                    error=pb_utils.TritonError(f"{self.pipeline.kind} failed: {error}"))
+                continue
             rows_per_request[index] = parsed
             for row_index, row in enumerate(parsed):
                 groups[row.batch_key()].append((index, row_index, row))

@@ -13,7 +13,7 @@ import pytest
 
 from atelier.diffusion.networks import OnnxNetworks
 from atelier.diffusion.pipelines import load_pipeline
-from atelier.images import png_bytes
+from atelier.images import dilated, feather_radius, png_bytes
 from training.viton import VitonDataset, inpainting_mask
 from training.viton_synthetic import write_synthetic_viton
 
@@ -69,3 +69,25 @@ def test_train_tryon_writes_attention_weights_to_export(tmp_path: Path) -> None:
     weights = Path(result.stdout.strip())
     assert weights.name == "attention.safetensors" and weights.stat().st_size > 0
     assert f"--tryon-attention {weights}" in result.stderr
+
+
+def test_an_exported_parser_derives_the_mask_of_a_request_without_one(model_repository: Path, tmp_path: Path) -> None:
+    from atelier.diffusion.parsing import load_human_parser_if_exported
+
+    repository = Path(shutil.copytree(model_repository, tmp_path / "repository"))
+    exported = atelier("export", "--only", "parser", "--model-repository", str(repository), home=tmp_path / "home")
+    assert "tryon now derives the mask" in exported.stderr
+    person = VitonDataset(write_synthetic_viton(tmp_path / "viton", n_pairs=1, size=(128, 96)), "test",
+                          (128, 96))[0].person
+    values = {"person": png_bytes(person), "garment": png_bytes(person.crop((10, 20, 86, 110))),
+              "garment_type": "lower", "seed": 1, "steps": 2}
+    networks = Recording(repository)
+    pipeline = load_pipeline(repository / "tryon" / "1", networks)
+    request = pipeline.parse(values)  # no mask sent: the parser's
+    assert [model for model, _ in networks.calls] == ["tryon_parser"]
+    expected = load_human_parser_if_exported(repository, OnnxNetworks(repository))(person, "lower")
+    assert np.array_equal(np.asarray(request.mask), np.asarray(expected)) and request.mask.size == person.size
+    image = pipeline([request])[0]
+    outside = np.asarray(dilated(request.mask, 2 * feather_radius(person.size))) == 0
+    assert image.shape == (128, 96, 3) and outside.any()
+    assert np.array_equal(image[outside], np.asarray(person)[outside])
