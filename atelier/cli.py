@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from atelier.config import PROFILES, AtelierError, Settings
+from atelier.diffusion.inputs import GARMENT_TYPES
 from atelier.processes import interrupt
 from atelier.triton_server import TritonPorts
 
@@ -54,6 +55,9 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
         from export.diffusion import export_pipelines
 
         sources = {kind: getattr(args, f"{kind}_source") for kind in pipelines}
+        if "tryon" in pipelines and args.profile == "full" and not args.tryon_attention:
+            print("tryon: loading CatVTON's self-attention weights (zhengchong/CatVTON), licensed CC BY-NC-SA 4.0: "
+                  "non-commercial use only", file=sys.stderr)
         records = export_pipelines(repository, args.profile, pipelines, sources, args.lora, args.lora_scale,
                                    args.tryon_attention)
         for kind, record in records.items():
@@ -218,12 +222,22 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> None:
     print(f"export it with: atelier export --profile {settings.profile} --checkpoint {checkpoint}", file=sys.stderr)
 
 
+def _size(text: str | None) -> tuple[int, int] | None:
+    """--size HEIGHTxWIDTH."""
+    if text is None:
+        return None
+    height, sep, width = text.lower().partition("x")
+    if not (sep and height.isdigit() and width.isdigit() and int(height) > 0 and int(width) > 0):
+        raise AtelierError(f"--size takes HEIGHTxWIDTH in pixels, e.g. 1024x768, not {text!r}")
+    return int(height), int(width)
+
+
 def _train_tryon_network(args: argparse.Namespace, settings: Settings) -> None:
     """`train warping` (the geometric matching module) and `train tryon` (the try-on UNet's self-attention)."""
     if not args.data:
         raise AtelierError(f"train {args.what} needs --data: a folder in VITON-HD's layout (see docs/tryon.md)")
     out = Path(args.out) if args.out else settings.home / "models" / f"{args.what}-{Path(args.data).name}"
-    size = tuple(int(side) for side in args.size.split("x")) if args.size else None
+    size = _size(args.size)
     if args.what == "warping":
         from training.train_warping import train_warping
 
@@ -263,10 +277,10 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> None:
 
         if not args.data:
             raise AtelierError("eval tryon needs --data: a folder in VITON-HD's layout (see docs/tryon.md)")
-        size = tuple(int(side) for side in args.size.split("x")) if args.size else (1024, 768)
         report = run_tryon_eval(Path(args.data), TritonClient(settings.triton_url), Path(args.out),
-                                split=args.split, size=size, limit=args.limit, steps=args.steps, seed=args.seed,
-                                feature=args.features, lpips_net=None if args.lpips == "none" else args.lpips,
+                                split=args.split, size=_size(args.size) or (1024, 768), limit=args.limit,
+                                steps=args.steps, seed=args.seed, feature=args.features,
+                                lpips_net=None if args.lpips == "none" else args.lpips,
                                 allow_unpublished_weights=args.allow_unpublished_weights, progress=not args.json)
     else:
         from training.evaluate import evaluate_retrieval, write_report
@@ -294,7 +308,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> None:
 def _add_generation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="same seed, same image (default: random, printed)")
     parser.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
-    parser.add_argument("--guidance-scale", type=float, help="how closely to follow the text")
+    parser.add_argument("--guidance-scale", type=float, help="how closely to follow the text (tryon: the garment)")
     parser.add_argument("--out", help="PNG to write (default: <model>-<seed>.png)")
     parser.add_argument("--top-k", type=int, default=5, help="catalog products to print")
     parser.add_argument("--json", action="store_true")
@@ -389,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--garment", required=True, help="photo of the garment, e.g. a catalog product image")
     p.add_argument("--mask", help="white = where the garment goes; the person photo's size or aspect ratio "
                                   "(required unless a human-parsing model is configured)")
-    p.add_argument("--garment-type", choices=["upper", "lower", "overall"], default="upper")
+    p.add_argument("--garment-type", choices=GARMENT_TYPES, default="upper")
     _add_generation_options(p)
 
     p = sub.add_parser("train", help="`clip`: metric learning of the CLIP model on a catalog; `warping`: the "

@@ -75,17 +75,21 @@ def feather_radius(size: tuple[int, int]) -> int:
     return max(2, min(size) // 128)
 
 
-def paste_back(original: Image.Image, generated: Image.Image, mask: Image.Image) -> Image.Image:
+def paste_back(original: Image.Image, generated: Image.Image, mask: Image.Image,
+               inside_only: bool = False) -> Image.Image:
     """Keep every pixel of `original` outside the mask, blending into `generated` over a soft edge.
 
     The blend weight is 1 on the mask, falls to 0 over `feather_radius` pixels beyond it, and is
     exactly 0 further than 2 * feather_radius from the mask, where the original pixels are returned
-    untouched. `generated` is scaled to the original's size first.
+    untouched. With `inside_only` the soft edge lies inside the mask instead (the weight is 1 from
+    2 * feather_radius inside it), so every pixel outside the mask is the original's: try-on, whose
+    masks are generous, keeps the person photo exactly. `generated` is scaled to the original's size first.
     """
     radius = feather_radius(original.size)
     if generated.size != original.size:
         generated = generated.resize(original.size, Image.Resampling.LANCZOS)
-    alpha = mask.filter(ImageFilter.MaxFilter(2 * radius + 1)).filter(ImageFilter.BoxBlur(radius))
+    grow_or_shrink = ImageFilter.MinFilter if inside_only else ImageFilter.MaxFilter
+    alpha = mask.filter(grow_or_shrink(2 * radius + 1)).filter(ImageFilter.BoxBlur(radius))
     return Image.composite(generated.convert("RGB"), original.convert("RGB"), alpha)
 
 
@@ -104,6 +108,6 @@ def mask_from_strokes(strokes: np.ndarray, size: tuple[int, int], alpha_threshol
         raise ValueError(f"expected an RGBA drawing, got an array of shape {strokes.shape}")
     painted = strokes[..., 3] > alpha_threshold
     if not painted.any():
-        raise ValueError("nothing is painted: paint over the part of the product to change")
+        raise ValueError("nothing is painted: paint over the part to change")
     mask = Image.fromarray(painted.astype(np.uint8) * 255)
     return mask.resize(size, Image.Resampling.NEAREST)

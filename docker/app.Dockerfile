@@ -2,7 +2,7 @@
 # needs no GPU. Build context: the repository root (see .dockerignore).
 FROM python:3.11-slim-bookworm
 
-# The CPU index lets torch==2.14.1 resolve to 2.14.1+cpu; from PyPI alone it would bring several
+# The CPU index lets torch==2.13.0 resolve to 2.13.0+cpu; from PyPI alone it would bring several
 # GB of CUDA 13 wheels that a dashboard never uses.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -26,8 +26,8 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python3 -m pip install --extra-index-url https://download.pytorch.org/whl/cpu \
         numpy==1.26.4 \
         pillow==12.3.0 \
-        torch==2.14.1+cpu \
-        torchvision==0.29.1+cpu \
+        torch==2.13.0+cpu \
+        torchvision==0.28.0+cpu \
         open_clip_torch==3.3.0 \
         transformers==5.20.2 \
         sentencepiece==0.2.3 \

@@ -24,7 +24,8 @@ DEMO_COUNT = 150
 def copy_repository(destination: Path) -> Path:
     """The committed model repository (configs and Python models only), unexported."""
     return Path(shutil.copytree(REPO_ROOT / "model_repository", destination,
-                                ignore=shutil.ignore_patterns("*.onnx", "*.json", "__pycache__")))
+                                ignore=shutil.ignore_patterns("*.onnx", "*.json", "__pycache__", "tryon_warp",
+                                                              "tryon_parser")))
 
 
 @pytest.fixture(scope="session")

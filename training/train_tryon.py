@@ -12,7 +12,9 @@ goes to `atelier export --only tryon --tryon-attention`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -46,7 +48,7 @@ class TryOnRun:
     attention: Path | None = None  # the trained self-attention weights (.safetensors)
 
 
-def _collate(garment_type: str):
+def _collate(garment_type: str) -> Callable[[list[VitonPair]], dict[str, torch.Tensor]]:
     def collate(pairs: list[VitonPair]) -> dict[str, torch.Tensor]:
         return {"person": torch.stack([to_tensor(p.person) for p in pairs]),
                 "cloth": torch.stack([to_tensor(p.cloth) for p in pairs]),
@@ -59,8 +61,8 @@ def train_tryon(data_root: Path, out_dir: Path, config: TryOnTrainConfig = TryOn
     """Train, checkpointing to `out_dir` every `config.checkpoint_every` steps; a later call resumes."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(config.seed)
     pipe = load_diffusers_pipeline("tryon", profile, source)
+    torch.manual_seed(config.seed)  # after the tiny profile has seeded its own weights
     unet, vae = pipe.unet, pipe.vae
     unet.requires_grad_(False)
     vae.requires_grad_(False)
@@ -70,12 +72,18 @@ def train_tryon(data_root: Path, out_dir: Path, config: TryOnTrainConfig = TryOn
     optimizer = torch.optim.AdamW(attention.parameters(), lr=config.lr)
     run, step = TryOnRun(), 0
     checkpoint = out_dir / "checkpoint.pt"
+    # What a checkpoint must share with this run to be resumed: everything but the number of steps.
+    settings = {"data": str(Path(data_root).resolve()), "profile": profile, "source": source,
+                **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items() if k != "steps"}}
     if resume and checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=False)
-        attention.load_state_dict(state["attention"])
-        optimizer.load_state_dict(state["optimizer"])
-        step, run.losses = state["step"], state["losses"]
-        torch.set_rng_state(state["rng"])
+        state = torch.load(checkpoint, weights_only=True)
+        if state.get("settings") == settings:
+            attention.load_state_dict(state["attention"])
+            optimizer.load_state_dict(state["optimizer"])
+            step, run.losses = state["step"], state["losses"]
+            torch.set_rng_state(state["rng"])
+        else:
+            warnings.warn(f"{checkpoint} is from other data or settings; training from scratch", stacklevel=2)
     data = VitonDataset(data_root, "train", config.size, paired=True)
     per_epoch = len(data) // config.batch_size
     if per_epoch == 0:
@@ -116,8 +124,9 @@ def train_tryon(data_root: Path, out_dir: Path, config: TryOnTrainConfig = TryOn
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.4f}")
         if step % config.checkpoint_every == 0 or step == config.steps:
-            save_checkpoint(checkpoint, {"attention": attention.state_dict(), "optimizer": optimizer.state_dict(),
-                                         "step": step, "losses": run.losses, "rng": torch.get_rng_state()})
+            save_checkpoint(checkpoint, {"settings": settings, "attention": attention.state_dict(),
+                                         "optimizer": optimizer.state_dict(), "step": step, "losses": run.losses,
+                                         "rng": torch.get_rng_state()})
     bar.close()
     if not all(math.isfinite(loss) for loss in run.losses):
         raise FloatingPointError("the try-on loss diverged; lower the learning rate")

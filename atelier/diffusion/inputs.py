@@ -204,11 +204,12 @@ class TryOnRequest:
         return self.person.size  # pasted back into the original photo
 
     def batch_key(self) -> tuple:
-        return (self.size, self.steps, self.guidance_scale)
+        return (self.size, self.steps, self.guidance_scale, self.garment_type)  # pre-warping depends on the type
 
 
 def garment_type(value: Any) -> str:
-    value = (value.decode("utf-8", "replace") if isinstance(value, bytes) else value or "upper").strip().lower()
+    value = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    value = (value or "upper").strip().lower()
     if value not in GARMENT_TYPES:
         raise ValueError(f"garment_type must be one of {', '.join(GARMENT_TYPES)}, not {value!r}")
     return value

@@ -20,6 +20,7 @@ from atelier.config import AtelierError
 from atelier.diffusion.networks import Networks
 
 MODEL = "tryon_parser"
+WORKING_SIDE = 1024  # the longest side a photo is parsed at
 # What a try-on of each garment type repaints, by the parser's label names (ATR's), as training/viton.py's
 # garment_mask does with VITON-HD's: the garment, and the arms or legs that sleeves or trouser legs of another
 # length uncover or cover. A dress counts as an upper garment, as in VITON-HD's parse groups. Scarf and bag are
@@ -85,11 +86,19 @@ class HumanParser:
         return upsampled.argmax(dim=1)[0].numpy()
 
     def __call__(self, person: Image.Image, garment_type: str) -> Image.Image:
-        """The area to repaint, "L" 0/255 at the photo's size; empty where the parser finds none of it."""
+        """The area to repaint, "L" 0/255 at the photo's size; empty where the parser finds none of it.
+
+        A photo larger than WORKING_SIDE is parsed at that size and the mask scaled up (nearest): 18
+        channels of logits at 40 megapixels would take gigabytes.
+        """
         if garment_type not in GARMENT_LABELS:
             raise ValueError(f"garment_type must be one of {', '.join(GARMENT_LABELS)}, not {garment_type!r}")
-        area = dilate(np.isin(self.labels(person), self.label_ids[garment_type]), dilation_radius(person.size))
-        return Image.fromarray(area.astype(np.uint8) * 255)
+        scale = min(1.0, WORKING_SIDE / max(person.size))
+        work = person.resize((max(1, round(person.width * scale)), max(1, round(person.height * scale))),
+                             Image.Resampling.BILINEAR) if scale < 1 else person
+        area = dilate(np.isin(self.labels(work), self.label_ids[garment_type]), dilation_radius(work.size))
+        mask = Image.fromarray(area.astype(np.uint8) * 255)
+        return mask.resize(person.size, Image.Resampling.NEAREST) if scale < 1 else mask
 
 
 def load_human_parser_if_exported(repository: Path | str, networks: Networks) -> HumanParser | None:

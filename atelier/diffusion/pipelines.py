@@ -63,7 +63,7 @@ def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
 
 
 class Pipeline:
-    """What the three pipelines share: tokenizer, scheduler, VAE and the calls into the networks."""
+    """What the pipelines share: tokenizer (none for try-on), scheduler, VAE and the calls into the networks."""
 
     kind = ""
     eta = 0.0  # DDIM's noise at each step (diffusers' default); schedulers without the parameter ignore it
@@ -325,8 +325,9 @@ class TryOn(Pipeline):
     with zeros for the garment half, and the 9-channel inpainting UNet (cross-attention skipped)
     denoises the pair; the person half is decoded. Guidance drops the garment (zeros in its place).
     Two optional networks switch on by being in the repository: `tryon_warp` (`atelier export --only
-    warping`) first bends the garment onto the person's pose, as in CP-VTON and Ladi-VTON's first
-    stage; `tryon_parser` (`--only parser`) derives the mask of a request that sends none.
+    warping`) first bends an upper-body garment onto the person's pose, as in CP-VTON and
+    Ladi-VTON's first stage (it is trained on tops only); `tryon_parser` (`--only parser`) derives
+    the mask of a request that sends none.
     Unlike CatVTON, the VAE latents are the Gaussian's mode rather than a sample, so a seed alone
     fixes the result, and the original photo keeps every pixel outside the (feathered) mask.
     """
@@ -361,15 +362,20 @@ class TryOn(Pipeline):
         return canvas
 
     def prewarped(self, garment: torch.Tensor, person: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """The garment bent onto the person by `tryon_warp`, at the warping module's size and back."""
-        def at(image: torch.Tensor, size: tuple[int, int], mode: str = "bilinear") -> torch.Tensor:
-            return torch.nn.functional.interpolate(image, size=size, mode=mode)
+        """The garment bent onto the person: `tryon_warp` finds the warp at its own size, and the sampling grid,
+        scaled up, is applied to the full-resolution garment (training/warping.py's `warp`)."""
+        interpolate = torch.nn.functional.interpolate
 
-        small_mask = at(mask, self.warp_size, "nearest")
-        (warped,) = self.networks("tryon_warp", {"agnostic": _to_numpy(at(person, self.warp_size) * (1 - small_mask)),
-                                                 "mask": _to_numpy(small_mask),
-                                                 "cloth": _to_numpy(at(garment, self.warp_size))}, ["warped_cloth"])
-        return at(torch.from_numpy(warped), tuple(garment.shape[-2:]))
+        def small(image: torch.Tensor) -> torch.Tensor:
+            return interpolate(image, size=self.warp_size, mode="bilinear", antialias=True)
+
+        small_mask = interpolate(mask, size=self.warp_size, mode="nearest")
+        gmm_inputs = {"agnostic": small(person) * (1 - small_mask), "mask": small_mask, "cloth": small(garment)}
+        (grid,) = self.networks("tryon_warp", {k: _to_numpy(v) for k, v in gmm_inputs.items()}, ["grid"])
+        grid = interpolate(torch.from_numpy(grid).permute(0, 3, 1, 2), size=tuple(garment.shape[-2:]),
+                           mode="bilinear", align_corners=True).permute(0, 2, 3, 1)
+        return torch.nn.functional.grid_sample(garment, grid, mode="bilinear", padding_mode="border",
+                                               align_corners=True)
 
     @torch.no_grad()
     def __call__(self, batch: list[inputs.TryOnRequest]) -> list[np.ndarray]:
@@ -382,7 +388,7 @@ class TryOn(Pipeline):
         garment = self.image_processor.preprocess([self.padded(r.garment, first.size) for r in batch],
                                                   height=height, width=width)
         mask = self.mask_processor.preprocess([r.mask for r in batch], height=height, width=width)
-        if self.warp_size:
+        if self.warp_size and first.garment_type == "upper":
             garment = self.prewarped(garment, person, mask)
         masked_latents, garment_latents = self.latents(person * (mask < 0.5)), self.latents(garment)
         mask = torch.nn.functional.interpolate(mask, size=masked_latents.shape[-2:], mode="nearest")
@@ -406,9 +412,9 @@ class TryOn(Pipeline):
                 uncond, cond = noise.chunk(2)
                 noise = uncond + guidance * (cond - uncond)
             latents = scheduler.step(noise, t, latents, **extra, return_dict=False)[0]
-        # 5. Decode the person half, then keep every original pixel outside the (feathered) mask.
+        # 5. Decode the person half, then keep every original pixel outside the mask (feathered inside it).
         latents = latents.split(latents.shape[self.concat_dim] // 2, dim=self.concat_dim)[0]
-        return [np.asarray(paste_back(r.person, Image.fromarray(image), r.mask))
+        return [np.asarray(paste_back(r.person, Image.fromarray(image), r.mask, inside_only=True))
                 for r, image in zip(batch, self.decode(latents))]
 
 

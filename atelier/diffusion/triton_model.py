@@ -1,4 +1,4 @@
-"""The body of the txt2img, edit and inpaint Triton Python models.
+"""The body of the txt2img, edit, inpaint and tryon Triton Python models.
 
 Each request may carry several rows (one image per row); every row is validated on its own, so a
 bad row fails only its request with INVALID_ARG and the model goes on serving. Valid rows from

@@ -12,8 +12,10 @@ import io
 import numpy as np
 import streamlit as st
 from PIL import Image
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from atelier.config import AtelierError
+from atelier.diffusion.inputs import GARMENT_TYPES
 from atelier.images import decode_image, mask_from_strokes, png_bytes
 from atelier.search import Query
 from dashboard import services
@@ -21,7 +23,7 @@ from dashboard.components import with_progress
 from ingest.fetch import load_images
 
 CANVAS_SIDE = 448  # the longer side of the canvas on screen; the mask is scaled to the photo
-GARMENT_TYPES = {"upper": "Upper body", "lower": "Lower body", "overall": "Full body (dresses, jumpsuits)"}
+WORN_ON = {"upper": "Upper body", "lower": "Lower body", "overall": "Full body (dresses, jumpsuits)"}
 TYPE_OF_CATEGORY = {"tops": "upper", "outerwear": "upper", "bottoms": "lower", "dresses": "overall"}
 
 
@@ -29,7 +31,7 @@ def pick_garment(image_uri: str, title: str, category: str) -> None:
     st.session_state.tryon_garment_pick = {"image_uri": image_uri, "title": title, "category": category}
 
 
-def uploaded_image(upload, what: str) -> bytes | None:
+def uploaded_image(upload: UploadedFile | None, what: str) -> bytes | None:
     if upload is None:
         return None
     try:
@@ -88,7 +90,7 @@ def display_size(size: tuple[int, int]) -> tuple[int, int]:
     return round(size[0] * scale), round(size[1] * scale)
 
 
-def try_on(person: bytes, garment: dict, strokes, garment_type: str, steps: int, guidance: float,
+def try_on(person: bytes, garment: dict, strokes: np.ndarray | None, garment_type: str, steps: int, guidance: float,
            seed: int | None) -> None:
     size = Image.open(io.BytesIO(person)).size
     try:
@@ -127,8 +129,8 @@ person_image = Image.open(io.BytesIO(person_bytes)).convert("RGB")
 paint, controls = st.columns([3, 2])
 with controls:
     default_type = TYPE_OF_CATEGORY.get(garment["category"] or "", "upper")
-    garment_type = st.radio("The garment is worn on the", list(GARMENT_TYPES), format_func=GARMENT_TYPES.get,
-                            index=list(GARMENT_TYPES).index(default_type), key=f"tryon-type-{garment['title']}")
+    garment_type = st.radio("The garment is worn on the", GARMENT_TYPES, format_func=WORN_ON.get,
+                            index=GARMENT_TYPES.index(default_type), key=f"tryon-type-{garment['title']}")
     brush = st.slider("Brush size", 4, 80, 36, key="tryon-brush")
     with st.expander("Generation settings"):
         steps = st.slider("Steps", 1, 100, 20, key="tryon-steps")

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Page
 
 from atelier import processes
 
@@ -55,7 +56,7 @@ def screenshot_path(tmp_path: Path, name: str) -> str:
     return str(Path(os.environ.get("ATELIER_SCREENSHOTS", tmp_path)) / name)
 
 
-def settle(page, start_ms: int = 2000) -> None:
+def settle(page: Page, start_ms: int = 2000) -> None:
     """Wait for the rerun that the last interaction started (if it started within `start_ms`) to finish."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 

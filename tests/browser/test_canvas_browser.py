@@ -32,7 +32,7 @@ def test_creative_canvas_repaints_only_the_painted_part(browser, dashboard_url, 
     canvas = page.locator("canvas").last
     expect(canvas).to_be_visible(timeout=60_000)
     page.get_by_role("button", name="Repaint").click()  # nothing painted yet
-    expect(page.get_by_text("nothing is painted: paint over the part of the product to change")).to_be_visible(
+    expect(page.get_by_text("nothing is painted: paint over the part to change")).to_be_visible(
         timeout=60_000)
     stroke(page, canvas, [(0.40, 0.40), (0.55, 0.45), (0.60, 0.60)])
     page.get_by_label("Describe the change").fill("embroider a golden dragon here")

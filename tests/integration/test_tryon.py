@@ -7,16 +7,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 from atelier.config import AtelierError
 from atelier.diffusion.networks import OnnxNetworks
 from atelier.diffusion.pipelines import load_pipeline
-from atelier.images import dilated, feather_radius, png_bytes
+from atelier.images import feather_radius, png_bytes
 from atelier.triton_client import TritonClient
 
 pytestmark = pytest.mark.integration
 ONE_LEVEL = 1 / 255
+
+
+def erode(mask: Image.Image, radius: int) -> Image.Image:
+    return mask.filter(ImageFilter.MinFilter(2 * radius + 1))
 
 
 def mean_abs(a: np.ndarray, b: np.ndarray) -> float:
@@ -64,11 +68,13 @@ def test_tryon_through_triton_equals_the_loop_in_process(triton: TritonClient, m
     assert mean_abs(image, pytorch([pytorch.parse(values)])[0]) < ONE_LEVEL
 
 
-def test_pixels_outside_the_mask_are_the_person_photo(triton: TritonClient, person, mask) -> None:
+@pytest.mark.parametrize("guidance_scale", [2.5, 1.0])  # with and without the garment-free branch
+def test_pixels_outside_the_mask_are_the_person_photo(triton: TritonClient, person, mask, guidance_scale) -> None:
     image, _ = triton.generate("tryon", person=png_bytes(person), garment=garment((20, 160, 60)),
-                               mask=png_bytes(mask), seed=1, steps=3)
-    outside = np.asarray(dilated(mask, 2 * feather_radius(mask.size))) == 0
+                               mask=png_bytes(mask), seed=1, steps=3, guidance_scale=guidance_scale)
+    outside, inside = np.asarray(mask) == 0, np.asarray(erode(mask, 2 * feather_radius(mask.size))) > 0
     assert np.array_equal(image[outside], np.asarray(person)[outside])
+    assert mean_abs(image[inside], np.asarray(person)[inside]) > 10 / 255
 
 
 def test_the_result_depends_on_the_garment_and_the_seed_only_as_it_should(triton: TritonClient, person,
@@ -106,6 +112,7 @@ BAD_REQUESTS = [
     ({"mask": None}, "no mask was given and no human-parsing model is configured"),
     ({"mask": "square"}, "mask is 64x64 but the image is 96x128"),
     ({"mask": "empty"}, "the mask is empty"),
+    ({"mask": b"not a mask"}, "mask could not be decoded"),
     ({"person": b"not a photo"}, "person could not be decoded"),
     ({"garment": b"GIF89a broken"}, "garment could not be decoded"),
     ({"person": b""}, "person is empty"),
@@ -120,7 +127,7 @@ def test_bad_requests_get_clear_errors_and_the_model_serves_the_next(triton: Tri
                                                                      message) -> None:
     masks = {"square": png_bytes(Image.new("L", (64, 64), 255)), "empty": png_bytes(Image.new("L", (96, 128)))}
     good = {"person": png_bytes(person), "garment": garment((200, 30, 40)), "mask": png_bytes(mask), "steps": 2}
-    bad = {**good, **{k: masks.get(v, v) if isinstance(v, str) and k == "mask" else v for k, v in change.items()}}
+    bad = {**good, **{k: masks[v] if isinstance(v, str) and k == "mask" else v for k, v in change.items()}}
     with pytest.raises(AtelierError) as error:
         triton.generate("tryon", **bad)
     assert message in str(error.value)

@@ -63,3 +63,15 @@ def test_the_exported_tryon_serves_the_trained_weights(straight, tmp_path: Path)
     assert np.abs(onnx - base).max() > 1e-3
     assert load_pipeline(repository / "tryon" / "1", OnnxNetworks(repository)).spec["build"]["attention"] == str(
         straight.attention)
+
+
+def test_a_checkpoint_of_other_settings_is_not_resumed(viton: Path, straight, tmp_path: Path) -> None:
+    train_tryon(viton, tmp_path, TryOnTrainConfig(**{**CONFIG.__dict__, "steps": 3, "lr": 1e-4}), progress=False)
+    with pytest.warns(UserWarning, match="training from scratch"):
+        fresh = train_tryon(viton, tmp_path, CONFIG, progress=False)
+    assert fresh.losses == straight.losses  # the whole run again, at CONFIG's learning rate
+
+
+def test_another_seed_gives_another_run(viton: Path, straight, tmp_path: Path) -> None:
+    other = train_tryon(viton, tmp_path, TryOnTrainConfig(**{**CONFIG.__dict__, "seed": 1}), progress=False)
+    assert other.losses != straight.losses

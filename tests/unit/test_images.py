@@ -57,3 +57,14 @@ def test_paste_back_keeps_pixels_beyond_the_dilated_mask_and_takes_the_generated
 def test_decode_image_names_what_is_wrong(raw, message):
     with pytest.raises(ValueError, match=message):
         decode_image(raw, "photo")
+
+
+def test_paste_back_inside_only_keeps_every_pixel_outside_the_mask():
+    original, generated = Image.new("RGB", (64, 48), (10, 20, 30)), Image.new("RGB", (64, 48), (200, 200, 200))
+    mask = Image.new("L", (64, 48), 0)
+    mask.paste(255, (16, 12, 48, 36))
+    result = np.asarray(paste_back(original, generated, mask, inside_only=True)).astype(int)
+    assert (result[np.asarray(mask) == 0] == [10, 20, 30]).all()
+    edge = 2 * feather_radius(original.size)  # the soft edge's width, inside the mask
+    assert (result[12 + edge : 36 - edge, 16 + edge : 48 - edge] == 200).all()
+    assert 10 < result[24, 16, 0] < 200  # on the mask's border: a blend
