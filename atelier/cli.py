@@ -117,6 +117,27 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> None:
         print("\n".join(f"{k}: {v}" for k, v in summary.items()))
 
 
+def cmd_crawl(args: argparse.Namespace, settings: Settings) -> None:
+    """Products from shop pages (schema.org JSON-LD or OpenGraph) into a JSONL catalog for `atelier ingest`."""
+    from ingest.crawl import crawl_products
+
+    report = crawl_products(args.urls, progress=not args.json, allow_private=args.allow_private,
+                            per_host_delay_s=args.delay, timeout_s=args.timeout)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(json.dumps(row) + "\n" for row in report.products))
+    failures = out.with_name(out.stem + ".failures.jsonl")
+    failures.write_text("".join(json.dumps(failure) + "\n" for failure in report.failures))
+    summary = {**report.summary(), "catalog": str(out), "failures_file": str(failures)}
+    if args.json:
+        print(json.dumps(summary))
+        return
+    print("\n".join(f"{k}: {v}" for k, v in summary.items()))
+    for failure in report.failures[:10]:
+        print(f"  {failure['url']}: {failure['reason']}", file=sys.stderr)
+    print(f"ingest it with: atelier ingest {out}", file=sys.stderr)
+
+
 def _parse_filters(pairs: list[str]) -> dict[str, list[str]]:
     filters: dict[str, list[str]] = {}
     for pair in pairs:
@@ -211,6 +232,9 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> None:
     if args.what in ("warping", "tryon"):
         _train_tryon_network(args, settings)
         return
+    if args.what == "lora":
+        _train_lora(args, settings)
+        return
     from training.clip_metric import TrainConfig, train_clip
 
     catalog = _catalog_or_demo(args.catalog, settings)
@@ -230,6 +254,25 @@ def _size(text: str | None) -> tuple[int, int] | None:
     if not (sep and height.isdigit() and width.isdigit() and int(height) > 0 and int(width) > 0):
         raise AtelierError(f"--size takes HEIGHTxWIDTH in pixels, e.g. 1024x768, not {text!r}")
     return int(height), int(width)
+
+
+def _train_lora(args: argparse.Namespace, settings: Settings) -> None:
+    """`train lora`: an SDXL LoRA on the catalog's images and captions (trend posts and order history join the
+    mixture with their importers)."""
+    from training.lora_data import catalog_source
+    from training.train_lora import LoraTrainConfig, train_lora
+
+    catalog = _catalog_or_demo(args.catalog, settings)
+    out = Path(args.out) if args.out else settings.home / "models" / f"lora-{catalog.parent.name}"
+    tiny = settings.profile == "tiny"
+    overrides = {"steps": args.steps or (20 if tiny else 1000), "seed": args.seed or 0,
+                 "resolution": args.resolution or (64 if tiny else 1024), "rank": args.rank,
+                 "validation_inference_steps": 2 if tiny else 20}
+    run = train_lora([catalog_source(catalog)], out, LoraTrainConfig(**overrides), profile=settings.profile,
+                     resume=not args.no_resume)
+    print(run.lora_path)
+    print(f"validation images in {out / 'validation'}; export it with: atelier export --profile {settings.profile} "
+          f"--only txt2img --lora {run.lora_path}", file=sys.stderr)
 
 
 def _train_tryon_network(args: argparse.Namespace, settings: Settings) -> None:
@@ -365,6 +408,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the summary as one JSON document")
     p.set_defaults(func=cmd_ingest)
 
+    p = sub.add_parser("crawl", help="collect products from shop pages (JSON-LD / OpenGraph) into a JSONL catalog")
+    p.add_argument("urls", nargs="+", help="product page URLs or sitemap.xml URLs")
+    p.add_argument("--out", default="crawled.jsonl", help="the catalog file to write (failures beside it)")
+    p.add_argument("--delay", type=float, default=1.0, help="seconds between requests to one site (or its "
+                                                             "robots.txt Crawl-delay, if longer)")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
+    p.add_argument("--allow-private", action="store_true",
+                   help="allow private, loopback and link-local addresses (refused by default)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON document")
+    p.set_defaults(func=cmd_crawl)
+
     p = sub.add_parser("search", help="search the catalog by text, image or both")
     p.add_argument("--text")
     p.add_argument("--image", help="path of a query image")
@@ -407,12 +461,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generation_options(p)
 
     p = sub.add_parser("train", help="`clip`: metric learning of the CLIP model on a catalog; `warping`: the "
-                                     "try-on garment warping module; `tryon`: the try-on UNet's self-attention")
-    p.add_argument("what", choices=["clip", "warping", "tryon"])
+                                     "try-on garment warping module; `tryon`: the try-on UNet's self-attention; "
+                                     "`lora`: an SDXL LoRA on the catalog's images and captions")
+    p.add_argument("what", choices=["clip", "warping", "tryon", "lora"])
+    p.add_argument("--resolution", type=int, help="lora: training resolution (default: 64 tiny, 1024 full)")
+    p.add_argument("--rank", type=int, default=4, help="lora: LoRA rank")
     p.add_argument("--data", help="warping, tryon: a folder in VITON-HD's layout (its train split is used)")
     p.add_argument("--size", help="warping, tryon: HEIGHTxWIDTH to train at (default: 128x96 warping, 1024x768 tryon)")
-    p.add_argument("--steps", type=int, help="warping, tryon: optimisation steps (default: 300 warping, 200 tryon)")
-    p.add_argument("--catalog", help="catalog CSV (default: the demo catalog, drawn if missing)")
+    p.add_argument("--steps", type=int, help="warping, tryon, lora: optimisation steps (default: 300 warping, "
+                                             "200 tryon, lora 20 tiny / 1000 full)")
+    p.add_argument("--catalog", help="clip, lora: catalog CSV (default: the demo catalog, drawn if missing)")
     p.add_argument("--out", help="checkpoint folder (default: $ATELIER_HOME/models/<what>-<data folder>)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--seed", type=int)
