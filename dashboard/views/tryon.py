@@ -94,13 +94,12 @@ def try_on(person: bytes, garment: dict, strokes: np.ndarray | None, garment_typ
            seed: int | None) -> None:
     size = Image.open(io.BytesIO(person)).size
     try:
-        mask = mask_from_strokes(strokes if strokes is not None else np.zeros((1, 1, 4), np.uint8), size)
-    except ValueError as error:
-        st.error(str(error))
-        return
+        mask = png_bytes(mask_from_strokes(strokes if strokes is not None else np.zeros((1, 1, 4), np.uint8), size))
+    except ValueError:
+        mask = None  # nothing painted: the server derives the mask where it has a human parser, or asks for one
     try:
         result, used_seed = with_progress("Dressing…", lambda: services.triton().generate(
-            "tryon", person=person, garment=garment["image"], mask=png_bytes(mask), garment_type=garment_type,
+            "tryon", person=person, garment=garment["image"], mask=mask, garment_type=garment_type,
             steps=steps, guidance_scale=guidance, seed=seed))
     except AtelierError as error:
         st.error(str(error))
@@ -138,7 +137,8 @@ with controls:
                              key="tryon-guidance")
         seed = st.number_input("Seed (empty: random)", min_value=0, value=None, step=1, key="tryon-seed")
 with paint:
-    st.caption(f"{person_label} · {person_image.width}x{person_image.height} · paint over the clothes to replace")
+    st.caption(f"{person_label} · {person_image.width}x{person_image.height} · paint over the clothes to replace "
+               "(optional where a human parser is installed)")
     width, height = display_size(person_image.size)
     canvas = st_canvas(background_image=person_image, stroke_width=brush, stroke_color="rgba(255, 64, 129, 0.55)",
                        width=width, height=height, drawing_mode="freedraw", return_image_data=True,

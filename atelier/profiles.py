@@ -1,0 +1,252 @@
+"""Shopper profiles from order-history exports, and the blend of a search with a shopper's taste.
+
+Orders (`read_order_history`): a `.csv`, `.json` (a list, or one under `orders`, `data`, `items`, ...) or
+`.jsonl` export, one line item per record, or orders holding their lines under `line_items`, `items` or
+`products` (each line takes what it lacks, such as the date, from its order). Column names are matched case-
+and punctuation-insensitively, first match wins:
+
+| field      | accepted names                                                                            |
+|------------|-------------------------------------------------------------------------------------------|
+| product_id | product_id, sku, lineitem_sku, variant_sku, item_id, asin, ASIN/ISBN, article_number,     |
+|            | product_code                                                                              |
+| title      | title, lineitem_name, product_name, item_name, product, item, name, description           |
+| category   | category, product_category, product_type, type, department                                |
+| color      | color, colour, variant_color, variant_colour                                              |
+| pattern    | pattern, print                                                                            |
+| price      | price, unit_price, item_price, lineitem_price, purchase_price_per_unit, price_per_unit     |
+|            | ("$45.00", "1.299,50" and "45,90" are read)                                               |
+| quantity   | quantity, qty, lineitem_quantity, units; absent means 1                                   |
+| date       | date, order_date, created_at, ordered_at, purchase_date, purchased_at, placed_at,         |
+|            | timestamp: ISO 8601 or unix seconds / milliseconds                                        |
+
+A line needs a product id or a title; a price that is not a non-negative number, a quantity that is not a
+positive whole number or an unreadable date rejects it. Category, colour and pattern are put in the catalog's
+words with the stylist's vocabulary ("Navy Blue" -> navy, "Plaid" -> checked, "Shirts" -> tops), and taken
+from the title when the export has no such column ("Linden navy checked shirt").
+
+Profile (`build_profile`):
+  categories, colours, patterns  each value's share of the purchased units (quantities) that name one,
+                                 largest first
+  price_band                     (25th, 50th, 75th percentile) of the unit prices, one per unit, linear
+                                 interpolation: the median and the interquartile range
+  taste                          the normalised quantity-weighted mean of the unit-length embeddings of the
+                                 purchased products that `embeddings` (catalog id -> vector) holds; None if none
+
+Blend: normalize((1 - w) * query + w * taste) for unit-length query and taste; w = 0 is the query alone,
+w = 1 the taste alone. `explain` says it in words, weight first.
+
+Storage: `<folder>/<name>.json` holds the shopper's name and normalised order lines: only what the export
+contained. Preferences and the taste are derived when a profile is loaded, so they follow the catalog's
+current embeddings.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from atelier.config import AtelierError
+from atelier.stylist.interpreter import extract_slots
+from atelier.trends import unit_rows
+from ingest.product_pages import parse_price
+from ingest.sources import Reject
+from ingest.trend_posts import clean_text, export_records, field_key, first_value, parse_timestamp
+
+ALIASES = {
+    "product_id": ("productid", "sku", "lineitemsku", "variantsku", "itemid", "asin", "asinisbn", "articlenumber",
+                   "productcode"),
+    "title": ("title", "lineitemname", "productname", "itemname", "product", "item", "name", "description"),
+    "category": ("category", "productcategory", "producttype", "type", "department"),
+    "color": ("color", "colour", "variantcolor", "variantcolour"),
+    "pattern": ("pattern", "print"),
+    "price": ("price", "unitprice", "itemprice", "lineitemprice", "purchasepriceperunit", "priceperunit"),
+    "quantity": ("quantity", "qty", "lineitemquantity", "units"),
+    "date": ("date", "orderdate", "createdat", "orderedat", "purchasedate", "purchasedat", "placedat", "timestamp"),
+}
+LINE_ITEMS = ("lineitems", "items", "products")
+FACETS = ("category", "color", "pattern")
+
+
+def _facet(name: str, value: str, title: str) -> str:
+    """A category, colour or pattern in the catalog's words: the column's value, else what the title names."""
+    if value:
+        return getattr(extract_slots(value), name) or value.lower()
+    return (getattr(extract_slots(title), name) or "") if title else ""
+
+
+def normalise_order(fields: dict[str, Any]) -> dict[str, Any]:
+    """One order line from a record with `field_key` names; raises ValueError with the reason."""
+    text = {name: clean_text(first_value(fields, keys)) for name, keys in ALIASES.items()}
+    if not text["product_id"] and not text["title"]:
+        raise ValueError("no product id or title")
+    price = parse_price(text["price"]) if text["price"] else None
+    if text["price"] and price is None:
+        raise ValueError(f"price {text['price']!r} is not a non-negative number")
+    try:
+        quantity = float(text["quantity"] or 1)
+    except ValueError:
+        quantity = 0.0
+    if not (quantity >= 1 and quantity.is_integer()):
+        raise ValueError(f"quantity {text['quantity']!r} is not a positive whole number")
+    return {"product_id": text["product_id"], "title": text["title"],
+            **{name: _facet(name, text[name], text["title"]) for name in FACETS},
+            "price": None if price is None else round(price, 2), "quantity": int(quantity),
+            "date": parse_timestamp(text["date"]).isoformat() if text["date"] else ""}
+
+
+def _lines(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """A record's order lines with `field_key` names: its nested line items over the order's fields, or itself."""
+    fields = {field_key(name): value for name, value in record.items()}
+    items = next((fields[key] for key in LINE_ITEMS if isinstance(fields.get(key), list)), None)
+    if items is None:
+        return [fields]
+    order = {key: value for key, value in fields.items() if key not in LINE_ITEMS}
+    return [{**order, **{field_key(name): value for name, value in item.items()}} if isinstance(item, dict)
+            else {"__error__": "an order line must be a JSON object"} for item in items]
+
+
+def read_order_history(path: Path) -> tuple[list[dict[str, Any]], list[Reject]]:
+    """Normalised order lines and rejects of an order export; the lines of one order share its record number."""
+    path = Path(path)
+    if not path.is_file():
+        raise AtelierError(f"order export {path} does not exist or is not a file")
+    orders, rejects = [], []
+    for number, record in enumerate(export_records(path), 1):
+        if record is None:
+            continue
+        for line in [record] if "__error__" in record else _lines(record):
+            try:
+                if "__error__" in line:
+                    raise ValueError(line["__error__"])
+                orders.append(normalise_order(line))
+            except ValueError as error:
+                rejects.append(Reject(number, str(error), record))
+    return orders, rejects
+
+
+@dataclass(frozen=True, eq=False)
+class ShopperProfile:
+    name: str
+    orders: list[dict[str, Any]]
+    categories: dict[str, float]  # value -> share of the units that name one, largest first
+    colours: dict[str, float]
+    patterns: dict[str, float]
+    price_band: tuple[float, float, float] | None  # 25th, 50th, 75th percentile of the unit prices
+    taste: np.ndarray | None  # unit length, or None when no purchase has an embedding
+    taste_units: int  # the purchased units the taste is made of
+
+    @property
+    def units(self) -> int:
+        return sum(order["quantity"] for order in self.orders)
+
+
+def _shares(orders: list[dict[str, Any]], name: str) -> dict[str, float]:
+    units = Counter()
+    for order in orders:
+        if order[name]:
+            units[order[name]] += order["quantity"]
+    total = sum(units.values())
+    return {value: count / total for value, count in sorted(units.items(), key=lambda item: (-item[1], item[0]))}
+
+
+def build_profile(name: str, orders: list[dict[str, Any]],
+                  embeddings: Mapping[str, np.ndarray] | None = None) -> ShopperProfile:
+    """The profile of a shopper's order lines; `embeddings` maps catalog product ids to their embeddings."""
+    if not orders:
+        raise AtelierError(f"{name}'s order history has no usable lines")
+    prices = [order["price"] for order in orders for _ in range(order["quantity"]) if order["price"] is not None]
+    band = tuple(round(float(p), 2) for p in np.percentile(prices, [25, 50, 75])) if prices else None
+    bought = [order for order in orders if embeddings is not None and order["product_id"] in embeddings]
+    taste, taste_units = None, 0
+    if bought:
+        vectors = unit_rows(np.stack([embeddings[order["product_id"]] for order in bought]), "the embeddings")
+        total = np.array([order["quantity"] for order in bought], dtype=np.float64) @ vectors
+        if np.linalg.norm(total) > 1e-12:
+            taste, taste_units = total / np.linalg.norm(total), sum(order["quantity"] for order in bought)
+    return ShopperProfile(name, orders, _shares(orders, "category"), _shares(orders, "color"),
+                          _shares(orders, "pattern"), band, taste, taste_units)
+
+
+def blend(query_embedding: np.ndarray, profile: ShopperProfile, weight: float) -> np.ndarray:
+    """normalize((1 - weight) * query + weight * taste): the search leaning `weight` towards the shopper's taste."""
+    if not 0.0 <= weight <= 1.0:
+        raise AtelierError(f"the history weight must be between 0 and 1, not {weight}")
+    query = np.asarray(query_embedding, dtype=np.float64)
+    if query.ndim != 1 or not np.linalg.norm(query) > 1e-12:
+        raise ValueError("the query embedding must be one non-zero vector")
+    query = query / np.linalg.norm(query)
+    if weight == 0.0:
+        return query
+    if profile.taste is None:
+        raise AtelierError(f"none of {profile.name}'s purchases is in the catalog, so there is no taste to lean "
+                           "towards; set the history weight to 0")
+    if profile.taste.shape != query.shape:
+        raise ValueError(f"the taste has {profile.taste.shape[0]} dimensions, the query {query.shape[0]}: "
+                         "the profile was built with another embedding model")
+    mixed = (1.0 - weight) * query + weight * profile.taste
+    norm = float(np.linalg.norm(mixed))
+    if norm < 1e-6:
+        raise AtelierError("the search and the shopper's history cancel each other out at this weight; change it")
+    return mixed / norm
+
+
+def explain(profile: ShopperProfile, weight: float) -> str:
+    """The blend in words, e.g. "30% your history (5 purchases): mostly navy, checked, tops around 45"."""
+    if weight == 0.0:
+        return "0% your history: the results follow your search only"
+    lead = f"{weight:.0%} your history ({profile.units} purchase{'s' if profile.units != 1 else ''})"
+    mostly = ", ".join(next(iter(shares)) for shares in (profile.colours, profile.patterns, profile.categories)
+                       if shares)
+    around = f"around {profile.price_band[1]:.0f}" if profile.price_band else ""
+    described = " ".join(part for part in (f"mostly {mostly}" if mostly else "", around) if part)
+    return f"{lead}: {described}" if described else lead
+
+
+def prompt_preferences(profile: ShopperProfile, weight: float, exclude: Iterable[str] = ()) -> str:
+    """Prompt words for the shopper's favourite colours (two) and pattern (not solid), e.g. "navy and grey tones,
+    checked pattern"; empty at weight 0 or when the history names none. `exclude`: words the conversation already
+    chose or avoids."""
+    if weight == 0.0:
+        return ""
+    skip = set(exclude)
+    colours = [colour for colour in profile.colours if colour not in skip][:2]
+    pattern = next((p for p in profile.patterns if p != "solid" and p not in skip), None)
+    parts = [f"{' and '.join(colours)} tones" if colours else "", f"{pattern} pattern" if pattern else ""]
+    return ", ".join(part for part in parts if part)
+
+
+def _file(folder: Path, name: str) -> Path:
+    slug = re.sub(r"[\W_]+", "-", name.lower()).strip("-")
+    if not slug:
+        raise AtelierError(f"a shopper name needs letters or digits, not {name!r}")
+    return Path(folder) / f"{slug}.json"
+
+
+def save_profile(folder: Path, name: str, orders: list[dict[str, Any]]) -> Path:
+    """Store a shopper's normalised order lines as `<folder>/<name>.json`, replacing an earlier import."""
+    path = _file(folder, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"name": name, "orders": orders}, indent=1, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def load_profile(folder: Path, name: str, embeddings: Mapping[str, np.ndarray] | None = None) -> ShopperProfile:
+    """The profile of a stored shopper, its taste from `embeddings` (catalog id -> embedding)."""
+    path = _file(folder, name)
+    if not path.is_file():
+        raise AtelierError(f"there is no profile for {name!r} in {folder}; import their order export first")
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    return build_profile(stored["name"], stored["orders"], embeddings)
+
+
+def profile_names(folder: Path) -> list[str]:
+    """The names of the shoppers stored in `folder`, sorted."""
+    paths = sorted(Path(folder).glob("*.json")) if Path(folder).is_dir() else []
+    return sorted(json.loads(path.read_text(encoding="utf-8"))["name"] for path in paths)
