@@ -158,6 +158,13 @@ class CatalogStore:
         iterator.close()
         return ids
 
+    def embeddings(self, ids: list[str]) -> dict[str, np.ndarray]:
+        """The stored embedding of each of `ids` that is in the collection."""
+        if not ids or not self.exists():
+            return {}
+        rows = self.client.get(self.collection, ids=list(ids), output_fields=["embedding"])
+        return {row["id"]: np.asarray(row["embedding"], np.float32) for row in rows}
+
     def rows(self, fields: list[str], limit: int = 16384) -> list[dict[str, Any]]:
         """Up to `limit` products' values of `fields` (none when the collection does not exist)."""
         if not self.exists():

@@ -117,6 +117,25 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> None:
         print("\n".join(f"{k}: {v}" for k, v in summary.items()))
 
 
+def cmd_profile(args: argparse.Namespace, settings: Settings) -> None:
+    """A shopper's order export (which they provide; nothing logs in anywhere) becomes their profile."""
+    from atelier.profiles import profile_names, read_order_history, save_profile
+
+    if args.action == "list":
+        print("\n".join(profile_names(settings.profiles_dir)))
+        return
+    if not (args.name and args.file):
+        raise AtelierError("profile import needs a NAME and the order export FILE")
+    orders, rejects = read_order_history(Path(args.file))
+    if not orders:
+        raise AtelierError(f"{args.file}: no usable order lines ({len(rejects)} rejected)")
+    path = save_profile(settings.profiles_dir, args.name, orders)
+    print(path)
+    print(f"{len(orders)} order lines kept, {len(rejects)} rejected", file=sys.stderr)
+    for reject in rejects[:10]:
+        print(f"  record {reject.line}: {reject.reason}", file=sys.stderr)
+
+
 def cmd_crawl(args: argparse.Namespace, settings: Settings) -> None:
     """Products from shop pages (schema.org JSON-LD or OpenGraph) into a JSONL catalog for `atelier ingest`."""
     from ingest.crawl import crawl_products
@@ -150,14 +169,18 @@ def _parse_filters(pairs: list[str]) -> dict[str, list[str]]:
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> None:
     from atelier.catalog_store import CatalogStore
+    from atelier.profiles import load_profile_with_taste
     from atelier.search import CatalogSearch, Query
     from atelier.triton_client import TritonClient
 
     image = Path(args.image).read_bytes() if args.image else None
+    store = CatalogStore(settings.milvus_uri, settings.collection)
     query = Query(text=args.text or "", image=image, image_weight=args.image_weight,
                   equals=_parse_filters(args.filter), min_price=args.min_price, max_price=args.max_price,
-                  top_k=args.top_k)
-    search = CatalogSearch(TritonClient(settings.triton_url), CatalogStore(settings.milvus_uri, settings.collection))
+                  top_k=args.top_k, history_weight=args.history_weight,
+                  profile=load_profile_with_taste(settings.profiles_dir, args.profile, store.embeddings)
+                  if args.profile else None)
+    search = CatalogSearch(TritonClient(settings.triton_url), store)
     hits = search.search(query)
     if args.json:
         print(json.dumps([{"id": h.id, "score": h.score, **h.fields} for h in hits]))
@@ -314,6 +337,19 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> None:
         report = evaluate_sketch(_catalog_or_demo(args.catalog, settings), checkpoint, seed=args.seed,
                                  profile=settings.profile)
         write_sketch_report(report, Path(args.out))
+    elif args.what == "labels":
+        from training.label_eval import ClipBundleEmbedder, evaluate_labels, write_labels_report
+
+        if args.checkpoint:  # the trained model in this process, as the retrieval eval does
+            from export.clip import load_clip
+
+            embedder = ClipBundleEmbedder(load_clip(settings.profile, checkpoint=Path(args.checkpoint)))
+        else:
+            from atelier.triton_client import TritonClient
+
+            embedder = TritonClient(settings.triton_url)
+        report = evaluate_labels(_catalog_or_demo(args.catalog, settings), embedder, limit=args.limit)
+        write_labels_report(report, Path(args.out))
     elif args.what == "tryon":
         from atelier.triton_client import TritonClient
         from training.tryon_eval import run_tryon_eval
@@ -428,8 +464,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-price", type=float)
     p.add_argument("--max-price", type=float)
     p.add_argument("--top-k", type=int, default=10)
+    p.add_argument("--profile", help="lean towards this shopper's order history (see `atelier profile`)")
+    p.add_argument("--history-weight", type=float, default=0.3, help="with --profile: 0 = query only, 1 = history")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("profile", help="shopper profiles from order exports they provide: import NAME FILE, list")
+    p.add_argument("action", choices=["import", "list"])
+    p.add_argument("name", nargs="?", help="import: the shopper's name")
+    p.add_argument("file", nargs="?", help="import: their order export (CSV or JSON)")
+    p.set_defaults(func=cmd_profile)
 
     p = sub.add_parser("generate", help="text to image (txt2img), then the closest catalog products")
     p.add_argument("--prompt", required=True)
@@ -479,19 +523,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="`parity`: PyTorch vs ONNX Runtime vs Triton; `retrieval`: held-out recall; "
                                     "`sketch`: sketch search recall on pseudo-sketches; `tryon`: SSIM, LPIPS, FID "
-                                    "and KID of the served try-on on a paired VITON-HD-style split")
-    p.add_argument("what", choices=["parity", "retrieval", "sketch", "tryon"])
+                                    "and KID of the served try-on on a paired VITON-HD-style split; `labels`: "
+                                    "zero-shot fashion labels scored against the demo catalog's attributes")
+    p.add_argument("what", choices=["parity", "retrieval", "sketch", "tryon", "labels"])
     p.add_argument("--model-repository", help="parity: the repository to check")
     p.add_argument("--no-triton", action="store_true", help="parity: compare PyTorch and ONNX Runtime only")
-    p.add_argument("--catalog", help="retrieval, sketch: catalog CSV (default: the demo catalog)")
-    p.add_argument("--checkpoint", help="retrieval, sketch: the trained model (retrieval: beside the baselines)")
+    p.add_argument("--catalog", help="retrieval, sketch, labels: catalog CSV (default: the demo catalog)")
+    p.add_argument("--checkpoint", help="retrieval, sketch, labels: the trained model (retrieval: beside the "
+                                        "baselines; labels: run in this process instead of the served one)")
     p.add_argument("--seed", type=int, default=0, help="retrieval, sketch: split and augmentation seed; tryon: the "
                                                       "first pair's seed")
-    p.add_argument("--out", default="benchmarks/results", help="retrieval, sketch, tryon: where the JSON and PNG go")
+    p.add_argument("--out", default="benchmarks/results", help="retrieval, sketch, tryon, labels: where the JSON "
+                                                              "and PNG go")
     p.add_argument("--data", help="tryon: a folder in VITON-HD's layout")
     p.add_argument("--split", default="test", help="tryon: the split to evaluate (paired)")
     p.add_argument("--size", help="tryon: HEIGHTxWIDTH the pairs are read at (default 1024x768, VITON-HD's)")
-    p.add_argument("--limit", type=int, help="tryon: evaluate only the first N pairs")
+    p.add_argument("--limit", type=int, help="tryon: evaluate only the first N pairs; labels: N products")
     p.add_argument("--steps", type=int, help="tryon: denoising steps (default: the model's)")
     p.add_argument("--features", choices=["inception", "clip"], default="inception",
                    help="tryon: FID/KID features; `clip` (the served CLIP) runs offline but compares with nothing "

@@ -76,3 +76,8 @@ class Settings:
     @property
     def demo_catalog_dir(self) -> Path:
         return self.home / "demo-catalog"
+
+    @property
+    def profiles_dir(self) -> Path:
+        """Shopper profiles imported from their order exports (atelier/profiles.py), one JSON file each."""
+        return self.home / "profiles"

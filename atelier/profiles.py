@@ -45,7 +45,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -244,6 +244,33 @@ def load_profile(folder: Path, name: str, embeddings: Mapping[str, np.ndarray] |
         raise AtelierError(f"there is no profile for {name!r} in {folder}; import their order export first")
     stored = json.loads(path.read_text(encoding="utf-8"))
     return build_profile(stored["name"], stored["orders"], embeddings)
+
+
+def load_profile_with_taste(folder: Path, name: str,
+                            lookup: Callable[[list[str]], Mapping[str, np.ndarray]]) -> ShopperProfile:
+    """load_profile with the taste of what they bought: `lookup` gives the catalog embeddings of product ids
+    (CatalogStore.embeddings)."""
+    stored = load_profile(folder, name)
+    return build_profile(stored.name, stored.orders,
+                         lookup([order["product_id"] for order in stored.orders if order["product_id"]]))
+
+
+@dataclass(frozen=True)
+class Lean:
+    """How far results lean towards a shopper's history: searches blend with their taste, prompts name their likes."""
+
+    profile: ShopperProfile | None = None
+    weight: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        return self.profile is not None and self.weight > 0
+
+    def note(self) -> str:
+        return f" ({explain(self.profile, self.weight)})" if self.active else ""
+
+
+NO_LEAN = Lean()
 
 
 def profile_names(folder: Path) -> list[str]:

@@ -1,4 +1,5 @@
-"""Catalog search by text, by image, or by both fused as normalize(w * image + (1 - w) * text)."""
+"""Catalog search by text, by image, or by both fused as normalize(w * image + (1 - w) * text), optionally leaning
+towards a shopper's history (atelier/profiles.py blend)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 
 from atelier.catalog_store import CatalogStore, Hit, build_filter
 from atelier.config import AtelierError
+from atelier.profiles import ShopperProfile, blend
 from atelier.triton_client import EmbeddingModel, TritonClient
 
 
@@ -31,6 +33,8 @@ class Query:
     min_price: float | None = None
     max_price: float | None = None
     top_k: int = 10
+    profile: ShopperProfile | None = None  # lean towards this shopper's purchases...
+    history_weight: float = 0.0  # ...by this much: normalize((1 - w) * query + w * taste)
 
 
 class CatalogSearch:
@@ -55,5 +59,7 @@ class CatalogSearch:
 
     def search(self, query: Query) -> list[Hit]:
         vector, model = self.embed(query)
+        if query.profile is not None and query.history_weight > 0:
+            vector = blend(vector, query.profile, query.history_weight)
         expr = build_filter(query.equals, query.min_price, query.max_price)
         return self.store.search(vector, model, top_k=query.top_k, filter_expr=expr)

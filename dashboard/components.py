@@ -11,6 +11,7 @@ import streamlit as st
 
 from atelier.catalog_store import Hit
 from atelier.config import AtelierError
+from atelier.profiles import NO_LEAN, Lean, explain, load_profile_with_taste, profile_names
 from atelier.search import Query
 from dashboard import services
 
@@ -59,3 +60,23 @@ def with_progress(label: str, call: Callable[[], Any]) -> Any:
             raise
         status.update(label=f"Done in {time.perf_counter() - started:.1f} s", state="complete")
     return result
+
+
+def shopper_lean() -> Lean:
+    """Sidebar: a shopper (imported from their order export) and how far results lean towards their history."""
+    folder = services.settings().profiles_dir
+    names = profile_names(folder)
+    if not names:
+        return NO_LEAN
+    name = st.selectbox("Shopper", ["(nobody)", *names], key="shopper",
+                        help="lean results towards a shopper's order history (`atelier profile import`)")
+    if name == "(nobody)":
+        return NO_LEAN
+    weight = st.slider("Lean towards their history", 0.0, 1.0, 0.3, 0.05, key="history-weight")
+    try:
+        profile = load_profile_with_taste(folder, name, services.store().embeddings)
+    except AtelierError as error:
+        st.warning(str(error))
+        return NO_LEAN
+    st.caption(explain(profile, weight))
+    return Lean(profile, weight)

@@ -79,3 +79,14 @@ def demo_store(triton: TritonClient, milvus_uri: str, demo_csv: Path, tmp_path_f
     report = ingest_catalog(demo_csv, triton, store, tmp_path_factory.mktemp("rejects") / "r.jsonl", progress=False)
     assert report.upserted == DEMO_COUNT and report.rejected == 0
     return store
+
+
+@pytest.fixture(scope="session")
+def trained_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A 400-product demo catalog and the tiny CLIP trained on it for 12 epochs (about 40 s): (catalog, checkpoint)."""
+    from atelier.demo_catalog import write_catalog
+    from training.clip_metric import TrainConfig, train_clip
+
+    work = tmp_path_factory.mktemp("trained-clip")
+    catalog = write_catalog(work / "catalog", count=400, progress=False)
+    return catalog, train_clip(catalog, work / "model", TrainConfig(epochs=12, batch_size=32), progress=False)

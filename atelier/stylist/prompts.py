@@ -23,7 +23,8 @@ def catalog_trends(rows: list[dict], top: int = 2) -> list[str]:
     return colours + [name for name, _ in patterns]
 
 
-def build_prompt(slots: Slots, trends: list[str]) -> tuple[str, str]:
+def build_prompt(slots: Slots, trends: list[str], preferences: str = "") -> tuple[str, str]:
+    """The SDXL prompt and negative prompt; `preferences` (a shopper's, atelier/profiles.py) fill what is open."""
     garments = " and ".join(slots.garments) if slots.garments else "outfit"
     described = " ".join(w for w in (slots.color, slots.pattern, slots.fabric, garments) if w)
     lead = f"{STYLE_WORDS[slots.style]} {described}" if slots.style else described
@@ -32,6 +33,8 @@ def build_prompt(slots: Slots, trends: list[str]) -> tuple[str, str]:
         parts[0] += f" for a {slots.occasion}"
     if slots.season:
         parts.append(f"{slots.season} collection")
+    if preferences and not (slots.color and slots.pattern):
+        parts.append(preferences)
     open_terms = [t for t in trends if t not in (slots.color, slots.pattern) and t not in slots.avoid]
     if open_terms and not (slots.color and slots.pattern):
         parts.append(f"trending {' and '.join(open_terms[:2])} accents")

@@ -7,6 +7,8 @@
       navigate:   back / undo / go to look N / start over; the products of that look again
       question:   an answer from the conversation state (or the LLM's)
 Every message and the conversation state go to the ConversationStore, so a reload loses nothing.
+With a shopper profile (`Lean`), products lean towards what they bought and new prompts name their
+preferences where the conversation leaves colour or pattern open; each answer says by how much.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from atelier.catalog_store import Hit
 from atelier.config import AtelierError
 from atelier.images import png_bytes
+from atelier.profiles import NO_LEAN, Lean, prompt_preferences
 from atelier.search import CatalogSearch, Query
 from atelier.stylist.history import ConversationStore, Message, empty_state
 from atelier.stylist.interpreter import Slots, Turn
@@ -48,10 +51,12 @@ class Stylist:
         self.interpreter, self.trends = interpreter, trends
 
     # products ---------------------------------------------------------------------------------
-    def products(self, image: bytes, filters: dict[str, Any], complete_look: bool) -> list[dict[str, Any]]:
+    def products(self, image: bytes, filters: dict[str, Any], complete_look: bool,
+                 lean: Lean = NO_LEAN) -> list[dict[str, Any]]:
         """Top-5 products like the image within the filters; for a whole outfit, one per category first."""
         equals = {k: [filters[k]] for k in FILTER_SLOTS if filters.get(k)}
-        bounds = {"min_price": filters.get("min_price"), "max_price": filters.get("max_price")}
+        bounds = {"min_price": filters.get("min_price"), "max_price": filters.get("max_price"),
+                  "profile": lean.profile, "history_weight": lean.weight}
         if not complete_look or "category" in equals:
             return [hit_record(h) for h in self.search.search(Query(image=image, equals=equals, top_k=PRODUCTS,
                                                                     **bounds))]
@@ -63,7 +68,7 @@ class Stylist:
         return [hit_record(h) for h in [hit for row in rounds for hit in row][:PRODUCTS]]
 
     # one turn ---------------------------------------------------------------------------------
-    def respond(self, conversation_id: str, text: str) -> Message:
+    def respond(self, conversation_id: str, text: str, lean: Lean = NO_LEAN) -> Message:
         """Record the user's message, act on it, record and return the stylist's answer."""
         text = text.strip()
         if not text:
@@ -73,7 +78,7 @@ class Stylist:
         turn = self.interpreter(text, bool(state["looks"]))
         handler = getattr(self, f"_{turn.intent}")
         try:
-            answer = handler(turn, state)
+            answer = handler(turn, state, lean)
         except AtelierError as error:  # Triton or Milvus refused: say so, keep the conversation
             answer = Message("assistant", f"Sorry, that did not work: {error}", intent=turn.intent)
         self.history.add(conversation_id, answer)
@@ -85,31 +90,35 @@ class Stylist:
         self.history.save_state(conversation_id, state)
         return answer
 
-    def _new_outfit(self, turn: Turn, state: dict) -> Message:
+    def _new_outfit(self, turn: Turn, state: dict, lean: Lean) -> Message:
         slots = merged_slots(state["slots"], turn.slots)
         state["slots"] = slots.as_dict()
-        prompt, negative = build_prompt(slots, self.trends)
-        return self._look(state, "new_outfit", prompt, "Here is a new look (seed {seed}) and the catalog products "
-                          "that complete it.", "txt2img", prompt=prompt, negative_prompt=negative)
+        preferences = prompt_preferences(lean.profile, lean.weight, exclude=[slots.color, slots.pattern,
+                                                                             *slots.avoid]) if lean.active else ""
+        prompt, negative = build_prompt(slots, self.trends, preferences)
+        return self._look(state, lean, "new_outfit", prompt, "Here is a new look (seed {seed}) and the catalog "
+                          "products that complete it" + lean.note() + ".", "txt2img", prompt=prompt,
+                          negative_prompt=negative)
 
-    def _edit(self, turn: Turn, state: dict) -> Message:
+    def _edit(self, turn: Turn, state: dict, lean: Lean) -> Message:
         if not state["looks"]:
-            return self._new_outfit(turn, state)
+            return self._new_outfit(turn, state, lean)
         state["slots"] = merged_slots(state["slots"], turn.slots).as_dict()
         instruction = POLITE.sub("", POLITE.sub("", turn.text.strip())).rstrip("?!. ")
         current = self.history.image(state["looks"][state["current"]])
-        return self._look(state, "edit", instruction, f"Edited: “{instruction}” (seed {{seed}}). The closest "
-                          "products again:", "edit", image=current, instruction=instruction)
+        return self._look(state, lean, "edit", instruction, f"Edited: “{instruction}” (seed {{seed}}). The closest "
+                          f"products again{lean.note()}:", "edit", image=current, instruction=instruction)
 
-    def _look(self, state: dict, intent: str, shown_prompt: str, text: str, model: str, **inputs: Any) -> Message:
+    def _look(self, state: dict, lean: Lean, intent: str, shown_prompt: str, text: str, model: str,
+              **inputs: Any) -> Message:
         """Generate through `model`, then the products that complete the look; `text` may name {seed}."""
         image, seed = self.triton.generate(model, **inputs)
         data = png_bytes(image)
-        products = self.products(data, state["filters"], complete_look=True)
+        products = self.products(data, state["filters"], complete_look=True, lean=lean)
         return Message("assistant", text.replace("{seed}", str(seed)), intent=intent, prompt=shown_prompt, image=data,
                        products=products)
 
-    def _refine(self, turn: Turn, state: dict) -> Message:
+    def _refine(self, turn: Turn, state: dict, lean: Lean) -> Message:
         filters = state["filters"]
         found = turn.slots.as_dict()
         for name in (*FILTER_SLOTS, "min_price", "max_price"):
@@ -121,13 +130,13 @@ class Stylist:
             return Message("assistant", f"Noted: {describe(filters)}. Describe an outfit to see products.",
                            intent="refine")
         current = self.history.image(state["looks"][state["current"]])
-        products = self.products(current, filters, complete_look=True)
-        text = f"Products for look {state['current'] + 1}, {describe(filters)}."
+        products = self.products(current, filters, complete_look=True, lean=lean)
+        text = f"Products for look {state['current'] + 1}, {describe(filters)}{lean.note()}."
         if not products:
             text = f"No products match {describe(filters)}. Say “start over” or change the filters."
         return Message("assistant", text, intent="refine", products=products)
 
-    def _navigate(self, turn: Turn, state: dict) -> Message:
+    def _navigate(self, turn: Turn, state: dict, lean: Lean) -> Message:
         if turn.navigation == "start_over":
             state.clear()
             state.update(empty_state())
@@ -148,10 +157,11 @@ class Stylist:
                 return Message("assistant", f"There are only {len(state['looks'])} looks.", intent="navigate")
         state["current"] = index
         image = self.history.image(state["looks"][index])
-        products = self.products(image, state["filters"], complete_look=True)
-        return Message("assistant", f"Back to look {index + 1}.", intent="navigate", image=image, products=products)
+        products = self.products(image, state["filters"], complete_look=True, lean=lean)
+        return Message("assistant", f"Back to look {index + 1}{lean.note()}.", intent="navigate", image=image,
+                       products=products)
 
-    def _question(self, turn: Turn, state: dict) -> Message:
+    def _question(self, turn: Turn, state: dict, lean: Lean) -> Message:
         if turn.answer:
             return Message("assistant", turn.answer, intent="question")
         slots = Slots(**state["slots"]) if state["slots"] else None

@@ -6,9 +6,10 @@ import streamlit as st
 
 from atelier.config import AtelierError
 from atelier.images import decode_image
+from atelier.profiles import Lean
 from atelier.search import Query
 from dashboard import services
-from dashboard.components import product_card
+from dashboard.components import product_card, shopper_lean
 from ingest.fetch import load_images
 
 COLUMNS = 5
@@ -38,7 +39,7 @@ def query_image(upload) -> tuple[bytes | None, str]:
     return None, ""
 
 
-def filter_widgets() -> tuple[dict[str, list[str]], float | None, float | None, int]:
+def filter_widgets() -> tuple[dict[str, list[str]], float | None, float | None, int, Lean]:
     with st.sidebar:
         st.subheader("Filters")
         try:
@@ -51,7 +52,8 @@ def filter_widgets() -> tuple[dict[str, list[str]], float | None, float | None, 
         min_price = st.number_input("Min price", min_value=0.0, value=None, step=5.0, key="min-price")
         max_price = st.number_input("Max price", min_value=0.0, value=None, step=5.0, key="max-price")
         top_k = st.slider("Results", 5, 50, 20, step=5, key="top-k")
-    return {k: v for k, v in equals.items() if v}, min_price, max_price, top_k
+        lean = shopper_lean()
+    return {k: v for k, v in equals.items() if v}, min_price, max_price, top_k, lean
 
 
 def show_results(hits: list) -> None:
@@ -79,7 +81,7 @@ with text_column:
 with image_column:
     upload = st.file_uploader("…or search by image", type=["png", "jpg", "jpeg", "webp"], key="query-image")
 image, image_label = query_image(upload)
-equals, min_price, max_price, top_k = filter_widgets()
+equals, min_price, max_price, top_k, lean = filter_widgets()
 
 image_weight = 0.5
 if image is not None:
@@ -93,7 +95,7 @@ if image is not None:
 
 if text.strip() or image is not None:
     query = Query(text=text, image=image, image_weight=image_weight, equals=equals, min_price=min_price,
-                  max_price=max_price, top_k=top_k)
+                  max_price=max_price, top_k=top_k, profile=lean.profile, history_weight=lean.weight)
     try:
         with st.spinner("Searching…"):
             hits = services.catalog_search().search(query)

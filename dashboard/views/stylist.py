@@ -11,7 +11,7 @@ import streamlit as st
 from atelier.catalog_store import Hit
 from atelier.config import AtelierError
 from dashboard import services
-from dashboard.components import product_grid, with_progress
+from dashboard.components import product_grid, shopper_lean, with_progress
 
 DEFAULT_PROFILE = "merchandiser"
 
@@ -46,6 +46,7 @@ with st.sidebar:
         st.rerun()
     st.button("New conversation", on_click=open_conversation, args=(profile, None), width="stretch",
               icon=":material/add:")
+    lean = shopper_lean()
     past = history.conversations(profile)
     if past:
         st.caption("Conversations")
@@ -71,7 +72,7 @@ if text:
         st.markdown(text)
     with st.chat_message("assistant"):
         try:
-            with_progress("Styling…", lambda: services.stylist().respond(conversation, text))
+            with_progress("Styling…", lambda: services.stylist().respond(conversation, text, lean))
         except AtelierError as error:
             st.error(str(error))
         else:

@@ -1,0 +1,57 @@
+"""`atelier eval labels`: zero-shot labels of the demo catalog through the served CLIP and a trained tiny CLIP."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from export.clip import load_clip
+from ingest.labels import ZeroShotLabeler
+from tests.conftest import DEMO_COUNT
+from training.label_eval import GROUND_TRUTH, NO_GROUND_TRUTH, ClipBundleEmbedder, evaluate_labels, write_labels_report
+
+pytestmark = pytest.mark.integration
+
+
+def test_labels_of_the_served_clip_are_reported_per_attribute(triton, demo_csv, tmp_path):
+    report = evaluate_labels(demo_csv, triton, split="all")
+    assert report["products"] == DEMO_COUNT and report["embedding_model"] == str(triton.embedding_model())
+    values = ZeroShotLabeler(triton).values
+    for attribute, result in report["attributes"].items():
+        assert sum(result["distribution"].values()) == DEMO_COUNT
+        assert 0 <= result["mean_confidence"] <= 1
+        if attribute in GROUND_TRUTH:
+            assert result["evaluated"] == DEMO_COUNT and 0 <= result["accuracy"] <= 1
+            assert result["chance"] == round(1 / len(values[attribute]), 4)
+            assert 0 < result["majority"] <= 1 and 0 <= result["unknown_rate"] <= 1
+        else:
+            assert result["note"] == NO_GROUND_TRUTH and "accuracy" not in result
+    json_path, png_path = write_labels_report(report, tmp_path)
+    assert json.loads(json_path.read_text()) == report and png_path.stat().st_size > 0
+
+
+def test_the_in_process_embedder_answers_as_triton_does(triton, demo_csv):
+    """So that figures of an unexported checkpoint are those Triton would give once it is exported."""
+    local = ClipBundleEmbedder(load_clip("tiny"))
+    images = [(demo_csv.parent / f"images/demo-{n:06d}.png").read_bytes() for n in range(1, 9)]
+    texts = ["a photo of a red striped shirt", "a product photo of sleeveless clothing"]
+    for embed in ("embed_images", "embed_texts"):
+        items = images if embed == "embed_images" else texts
+        (served, served_model), (ours, our_model) = getattr(triton, embed)(items), getattr(local, embed)(items)
+        assert our_model == served_model
+        assert np.abs(served - ours).max() < 1e-3
+
+
+def test_the_trained_tiny_clip_labels_colour_and_pattern_well_above_chance(trained_clip):
+    catalog, checkpoint = trained_clip
+    untrained = evaluate_labels(catalog, ClipBundleEmbedder(load_clip("tiny")))["attributes"]
+    report = evaluate_labels(catalog, ClipBundleEmbedder(load_clip("tiny", checkpoint=checkpoint)))
+    assert report["split"] == "held-out" and report["products"] == 80
+    scored = report["attributes"]
+    # Measured: colour 0.89 and pattern 0.41 (untrained 0.11 and 0.21). Garment shape, the tiny model's weakest
+    # attribute, stays near chance after 12 epochs on 320 products; the 2,000-product model is in docs/.
+    assert scored["color"]["accuracy"] >= scored["color"]["chance"] + 0.6
+    assert scored["color"]["accuracy"] >= untrained["color"]["accuracy"] + 0.5
+    assert scored["pattern"]["accuracy"] >= scored["pattern"]["majority"] + 0.1
