@@ -78,8 +78,13 @@ def build_filter(
     return " and ".join(clauses)
 
 
-class CatalogStore:
-    def __init__(self, uri: str, collection: str = "catalog") -> None:
+class EmbeddingCollection:
+    """A Milvus collection of image embeddings that records which embedding model filled it and refuses another.
+
+    The catalog and the trends collection (atelier/trend_store.py) are two of these.
+    """
+
+    def __init__(self, uri: str, collection: str) -> None:
         self.uri = uri
         self.collection = collection
         self.client = connect(uri)
@@ -104,6 +109,20 @@ class CatalogStore:
                 f"{model}. Embeddings of different models cannot be compared: serve {recorded.id} again, "
                 f"or ingest into another collection (--collection) with {model.id}."
             )
+
+    def count(self, filter_expr: str = "") -> int:
+        if not self.exists():
+            return 0
+        rows = self.client.query(self.collection, filter=filter_expr, output_fields=["count(*)"])
+        return int(rows[0]["count(*)"])
+
+    def drop(self) -> None:
+        self.client.drop_collection(self.collection)
+
+
+class CatalogStore(EmbeddingCollection):
+    def __init__(self, uri: str, collection: str = "catalog") -> None:
+        super().__init__(uri, collection)
 
     def create(self, model: EmbeddingModel) -> None:
         """Create the collection for `model` if it does not exist; refuse if it exists for another."""
@@ -140,15 +159,6 @@ class CatalogStore:
                                  output_fields=["id", "row_hash"])
         return {row["id"]: row["row_hash"] for row in rows}
 
-    def count(self, filter_expr: str = "") -> int:
-        if not self.exists():
-            return 0
-        rows = self.client.query(self.collection, filter=filter_expr, output_fields=["count(*)"])
-        return int(rows[0]["count(*)"])
-
-    def drop(self) -> None:
-        self.client.drop_collection(self.collection)
-
     def ids(self) -> list[str]:
         """Every stored product id (duplicates would show here: the tests use it)."""
         iterator = self.client.query_iterator(self.collection, batch_size=1000, output_fields=["id"])
@@ -157,6 +167,14 @@ class CatalogStore:
             ids.extend(row["id"] for row in batch)
         iterator.close()
         return ids
+
+    def browse(self, filter_expr: str = "", limit: int = 20, offset: int = 0) -> list[Hit]:
+        """Products that match `filter_expr` in stored order, a page at a time (no vector: the Catalog page)."""
+        if not self.exists():
+            return []
+        rows = self.client.query(self.collection, filter=filter_expr or 'id != ""', output_fields=OUTPUT_FIELDS,
+                                 limit=limit, offset=offset)
+        return [Hit(row["id"], 0.0, {name: row[name] for name in OUTPUT_FIELDS}) for row in rows]
 
     def embeddings(self, ids: list[str]) -> dict[str, np.ndarray]:
         """The stored embedding of each of `ids` that is in the collection."""

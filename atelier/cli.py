@@ -117,6 +117,33 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> None:
         print("\n".join(f"{k}: {v}" for k, v in summary.items()))
 
 
+def cmd_trends(args: argparse.Namespace, settings: Settings) -> None:
+    """`trends import FILE`: an export of social posts into the trends collection; `trends demo`: the demo's posts."""
+    from atelier.trend_store import TrendStore
+    from atelier.triton_client import TritonClient
+    from ingest.trends_import import import_trend_posts
+
+    if args.action == "demo":
+        from atelier.demo_trends import write_trend_export
+
+        source = write_trend_export(settings.home / "demo-trends")
+    elif args.file:
+        source = Path(args.file)
+    else:
+        raise AtelierError("trends import needs the export FILE (JSON, JSONL or CSV)")
+    triton = TritonClient(settings.triton_url)
+    labeler = None
+    if not args.no_labels:
+        from ingest.labels import ZeroShotLabeler
+
+        labeler = ZeroShotLabeler(triton)
+    report = import_trend_posts(source, triton, TrendStore(settings.milvus_uri, settings.trends_collection),
+                                settings.home / "rejects" / f"trends-{source.stem}.jsonl", progress=not args.json,
+                                labeler=labeler, media_root=Path(args.media_root) if args.media_root else None)
+    summary = report.summary()
+    print(json.dumps(summary) if args.json else "\n".join(f"{k}: {v}" for k, v in summary.items()))
+
+
 def cmd_profile(args: argparse.Namespace, settings: Settings) -> None:
     """A shopper's order export (which they provide; nothing logs in anywhere) becomes their profile."""
     from atelier.profiles import profile_names, read_order_history, save_profile
@@ -468,6 +495,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--history-weight", type=float, default=0.3, help="with --profile: 0 = query only, 1 = history")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("trends", help="trend posts: import FILE (a JSON/JSONL/CSV export of social posts), or demo "
+                                      "(the offline demo's posts); then see the Trends page")
+    p.add_argument("action", choices=["import", "demo"])
+    p.add_argument("file", nargs="?", help="import: the export file")
+    p.add_argument("--media-root", help="import: where the export's local image paths start (default: its folder)")
+    p.add_argument("--no-labels", action="store_true", help="skip zero-shot fashion labels of the images")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON document")
+    p.set_defaults(func=cmd_trends)
 
     p = sub.add_parser("profile", help="shopper profiles from order exports they provide: import NAME FILE, list")
     p.add_argument("action", choices=["import", "list"])

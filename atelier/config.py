@@ -8,6 +8,7 @@
 | ATELIER_MILVUS_URI    | <home>/milvus/catalog.db (Milvus Lite), or |
 |                       | the server `atelier up` runs for that file |
 | ATELIER_COLLECTION    | catalog                                   |
+| ATELIER_TRENDS_COLLECTION | trends (imported social posts)        |
 | ATELIER_MODEL_REPOSITORY | <repo>/model_repository                |
 | ATELIER_STYLIST_DB    | <home>/stylist.sqlite3 (conversations)    |
 | ATELIER_LLM_URL, _MODEL, _TIMEOUT_S, _API_KEY | optional LLM for the stylist (atelier/stylist/llm.py) |
@@ -39,6 +40,7 @@ class Settings:
     triton_url: str = field(default_factory=lambda: _env("ATELIER_TRITON_URL", "localhost:8001"))
     milvus_uri: str = field(default_factory=lambda: _env("ATELIER_MILVUS_URI", ""))
     collection: str = field(default_factory=lambda: _env("ATELIER_COLLECTION", "catalog"))
+    trends_collection: str = field(default_factory=lambda: _env("ATELIER_TRENDS_COLLECTION", "trends"))
     model_repository: Path = field(
         default_factory=lambda: Path(_env("ATELIER_MODEL_REPOSITORY", str(REPO_ROOT / "model_repository")))
     )

@@ -11,6 +11,8 @@ pages = [
     st.Page("views/canvas.py", title="Creative Canvas", icon=":material/brush:"),
     st.Page("views/sketch.py", title="Sketch", icon=":material/draw:"),
     st.Page("views/tryon.py", title="Try-On", icon=":material/checkroom:"),
+    st.Page("views/trends.py", title="Trends", icon=":material/trending_up:"),
+    st.Page("views/catalog.py", title="Catalog", icon=":material/inventory_2:"),
     st.Page("views/system.py", title="System", icon=":material/monitor_heart:"),
 ]
 st.navigation(pages).run()

@@ -11,6 +11,7 @@ from atelier.config import Settings
 from atelier.search import CatalogSearch
 from atelier.stylist.history import ConversationStore
 from atelier.stylist.stylist import Stylist
+from atelier.trend_store import TrendStore
 from atelier.triton_client import TritonClient
 
 
@@ -27,6 +28,11 @@ def triton() -> TritonClient:
 @st.cache_resource
 def store() -> CatalogStore:
     return CatalogStore(settings().milvus_uri, settings().collection)
+
+
+@st.cache_resource
+def trend_store() -> TrendStore:
+    return TrendStore(settings().milvus_uri, settings().trends_collection)
 
 
 def catalog_search() -> CatalogSearch:

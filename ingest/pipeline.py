@@ -8,7 +8,7 @@ Rejects (malformed rows, unreadable images) go to a JSONL file with the reason.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from atelier.catalog_store import CatalogStore
 from atelier.config import AtelierError
 from atelier.triton_client import TritonClient
 from ingest.fetch import load_images
-from ingest.sources import Reject, read_catalog
+from ingest.sources import Reject, read_catalog, write_rejects
 
 
 @dataclass
@@ -37,7 +37,7 @@ class IngestReport:
         return {k: v for k, v in asdict(self).items() if k != "rejects"}
 
 
-def _embed_batch(triton: TritonClient, rows: list[dict], images: list[bytes], report: IngestReport):
+def embed_batch(triton: TritonClient, rows: list[dict], images: list[bytes], report: IngestReport):
     """Embed a batch; if Triton refuses it, retry one by one so only the bad images are rejected."""
     try:
         embeddings, model = triton.embed_images(images)
@@ -64,14 +64,18 @@ def ingest_catalog(
     rejects_path: Path,
     batch_size: int = 64,
     concurrency: int = 16,
-    progress: bool = True,
+    progress: bool | Callable[[int, int], None] = True,
 ) -> IngestReport:
+    """Read, validate, load and embed the catalog's rows and upsert them; `progress` is a tqdm bar (True) or a
+    callback given (rows done, rows in all) after each batch, for a dashboard."""
     rows, rejects = read_catalog(source)
     report = IngestReport(rows=len(rows) + len(rejects), rejects=list(rejects))
     model = triton.embedding_model()
     store.check_model(model)
     report.embedding_model = str(model)
-    with tqdm(total=len(rows), desc=f"ingest {Path(source).name}", unit="row", disable=not progress) as bar:
+    callback = progress if callable(progress) else None
+    with tqdm(total=len(rows), desc=f"ingest {Path(source).name}", unit="row",
+              disable=progress is not True) as bar:
         for start in range(0, len(rows), batch_size):
             batch = rows[start : start + batch_size]
             stored = store.row_hashes([row["id"] for row in batch])
@@ -83,7 +87,7 @@ def ingest_catalog(
                 report.rejects.extend(Reject(0, data, row) for row, data in zip(todo, loaded)
                                       if isinstance(data, str))
                 if good:
-                    kept, vectors, batch_model = _embed_batch(triton, *map(list, zip(*good)), report)
+                    kept, vectors, batch_model = embed_batch(triton, *map(list, zip(*good)), report)
                     if kept:
                         if batch_model != model:
                             raise AtelierError(f"Triton's embedding model changed during ingest: {model} -> "
@@ -91,11 +95,10 @@ def ingest_catalog(
                         store.upsert(kept, vectors, model)
                         report.upserted += len(kept)
             bar.update(len(batch))
+            if callback is not None:
+                callback(min(start + batch_size, len(rows)), len(rows))
     report.rejected = len(report.rejects)
     report.rejects_path = str(rejects_path)
-    rejects_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(rejects_path, "w", encoding="utf-8") as f:
-        for reject in report.rejects:
-            f.write(json.dumps({"line": reject.line, "reason": reject.reason, "row": reject.row}, default=str) + "\n")
+    write_rejects(report.rejects, rejects_path)
     report.collection_rows = store.count()
     return report

@@ -76,7 +76,7 @@ def validate(raw: dict[str, Any], base: Path, default_source: str) -> dict[str, 
     return row
 
 
-def _records(path: Path) -> list[dict[str, Any]]:
+def records(path: Path) -> list[dict[str, Any]]:
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
@@ -121,10 +121,10 @@ def read_catalog(path: Path) -> tuple[list[dict[str, Any]], list[Reject]]:
     path = Path(path)
     if not path.exists():
         raise AtelierError(f"catalog {path} does not exist")
-    records = _folder_records(path) if path.is_dir() else _records(path)
+    found = _folder_records(path) if path.is_dir() else records(path)
     base = path if path.is_dir() else path.parent
     rows, rejects, seen = [], [], set()
-    for number, record in enumerate(records, 1):
+    for number, record in enumerate(found, 1):
         if record is None:
             continue
         try:
@@ -139,3 +139,11 @@ def read_catalog(path: Path) -> tuple[list[dict[str, Any]], list[Reject]]:
         seen.add(row["id"])
         rows.append(row)
     return rows, rejects
+
+
+def write_rejects(rejects: list[Reject], path: Path) -> None:
+    """One JSON object per reject: its line, reason and row."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for reject in rejects:
+            f.write(json.dumps({"line": reject.line, "reason": reject.reason, "row": reject.row}, default=str) + "\n")

@@ -46,7 +46,7 @@ from typing import Any
 
 from atelier.catalog_store import ID_MAX_LENGTH
 from atelier.config import AtelierError
-from ingest.sources import Reject, _records
+from ingest.sources import Reject, records
 
 WRAPPERS = ("data", "posts", "items", "results", "pins", "photos", "orders")
 ID_KEYS = ("id", "pk", "shortcode", "postid", "pinid")
@@ -79,7 +79,7 @@ def export_records(path: Path) -> list[dict[str, Any] | None]:
     """The records of a JSON, JSONL or CSV export; an unusable record is a dict with an `__error__` reason."""
     suffix = path.suffix.lower()
     if suffix in (".csv", ".jsonl", ".ndjson"):
-        return _records(path)
+        return records(path)
     if suffix != ".json":
         raise AtelierError(f"unsupported export format {path.suffix!r}; use .json, .jsonl or .csv")
     try:

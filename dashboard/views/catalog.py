@@ -1,0 +1,124 @@
+"""Catalog: browse the products with filters, add products from a catalog file or from shop pages (a sitemap or
+a list of URLs), watch the ingest, and read the rejects with their reasons."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from atelier.catalog_store import build_filter
+from atelier.config import AtelierError
+from dashboard import services
+from dashboard.components import product_grid
+from ingest.pipeline import IngestReport, ingest_catalog
+
+PAGE_SIZE = 20
+FILTERS = ("category", "color", "pattern", "brand")
+
+
+def browse() -> None:
+    try:
+        values = services.attribute_values()
+        total = services.store().count()
+    except AtelierError as error:
+        st.error(str(error))
+        return
+    columns = st.columns(len(FILTERS) + 1)
+    equals = {name: column.multiselect(name.capitalize(), values.get(name, []), key=f"browse-{name}")
+              for name, column in zip(FILTERS, columns)}
+    max_price = columns[-1].number_input("Max price", min_value=0.0, value=None, step=5.0, key="browse-max-price")
+    expr = build_filter({k: v for k, v in equals.items() if v}, None, max_price)
+    matching = services.store().count(expr)
+    pages = max(1, -(-matching // PAGE_SIZE))
+    page = st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1, key="browse-page")
+    st.caption(f"{matching} of {total} products")
+    product_grid(services.store().browse(expr, PAGE_SIZE, (page - 1) * PAGE_SIZE))
+
+
+def ingest_with_progress(source: Path, label: str) -> IngestReport | None:
+    """Ingest a catalog file with a progress bar; the report, or None after an error shown on the page."""
+    bar = st.progress(0.0, text=f"Ingesting {label}…")
+    started = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(done / max(total, 1), text=f"Ingesting {label}: {done} of {total} rows")
+
+    rejects = services.settings().home / "rejects" / f"{source.stem}.jsonl"
+    try:
+        report = ingest_catalog(source, services.triton(), services.store(), rejects, progress=progress)
+    except AtelierError as error:
+        st.error(str(error))
+        return None
+    bar.progress(1.0, text=f"{label}: done in {time.perf_counter() - started:.1f} s")
+    services.attribute_values.clear()
+    return report
+
+
+def show_report(report: IngestReport) -> None:
+    st.success(f"{report.upserted} products added or updated, {report.unchanged} unchanged, "
+               f"{report.rejected} rejected; the catalog has {report.collection_rows}.")
+    if report.rejects:
+        st.subheader("Rejects")
+        st.dataframe(pd.DataFrame([{"record": r.line, "reason": r.reason,
+                                    "id": r.row.get("id", ""), "title": r.row.get("title", "")}
+                                   for r in report.rejects]), hide_index=True, width="stretch")
+
+
+def add_file() -> None:
+    upload = st.file_uploader("Catalog file (CSV, JSONL or Parquet; columns id, title, image, and optionally "
+                              "category, garment, color, pattern, brand, price, source)",
+                              type=["csv", "jsonl", "ndjson", "parquet"], key="catalog-upload")
+    if upload is not None and st.button("Ingest this file", type="primary"):
+        folder = services.settings().home / "uploads"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / Path(upload.name).name
+        path.write_bytes(upload.getvalue())
+        if (report := ingest_with_progress(path, upload.name)) is not None:
+            st.session_state.catalog_report = report
+
+
+def add_from_shop_pages() -> None:
+    from ingest.crawl import crawl_products
+
+    urls = st.text_area("Product page or sitemap URLs, one per line", key="crawl-urls",
+                        placeholder="https://shop.example/sitemap.xml")
+    allow_private = st.checkbox("Allow private network addresses (an intranet shop)", key="crawl-private")
+    delay = st.slider("Seconds between requests to one site", 0.0, 5.0, 1.0, 0.5, key="crawl-delay",
+                      help="robots.txt's Crawl-delay wins when it is longer")
+    if not st.button("Collect products", type="primary", disabled=not urls.strip()):
+        return
+    bar = st.progress(0.0, text="Reading shop pages…")
+    try:
+        crawl = crawl_products([u.strip() for u in urls.splitlines() if u.strip()], allow_private=allow_private,
+                               per_host_delay_s=delay, progress=lambda done, total: bar.progress(
+                                   done / max(total, 1), text=f"Reading shop pages: {done} of {total}"))
+    except AtelierError as error:
+        st.error(str(error))
+        return
+    st.info(f"{len(crawl.products)} products found on {crawl.pages} pages ({crawl.duplicates} duplicates "
+            f"dropped, {len(crawl.failures)} pages failed).")
+    if crawl.failures:
+        st.dataframe(pd.DataFrame(crawl.failures), hide_index=True, width="stretch")
+    if not crawl.products:
+        return
+    path = services.settings().home / "uploads" / f"crawl-{int(time.time())}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(row) + "\n" for row in crawl.products))
+    if (report := ingest_with_progress(path, "the collected products")) is not None:
+        st.session_state.catalog_report = report
+
+
+st.title("Catalog")
+browse_tab, file_tab, pages_tab = st.tabs(["Browse", "Add a catalog file", "Add from shop pages"])
+with file_tab:
+    add_file()
+with pages_tab:
+    add_from_shop_pages()
+with browse_tab:
+    if report := st.session_state.get("catalog_report"):
+        show_report(report)
+    browse()

@@ -1,0 +1,99 @@
+"""A social-post export -> the trends collection: read, fetch images, embed through Triton, upsert.
+
+Idempotent: posts are upserted by id, so importing an export again (or a later export that repeats posts)
+leaves one row per post. Rejects (unusable rows, unreadable images, images Triton refuses) go to a JSONL
+file with the reason, as the catalog ingest writes them. With a zero-shot labeler, every post is labelled
+from the embedding it is stored with (its labels' values join the rising terms).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tqdm import tqdm
+
+from atelier.config import AtelierError
+from atelier.trend_store import TEXT_FIELDS, TrendStore
+from atelier.triton_client import TritonClient
+from ingest.fetch import load_images
+from ingest.pipeline import embed_batch
+from ingest.sources import Reject, write_rejects
+from ingest.trend_posts import read_trend_posts
+
+if TYPE_CHECKING:
+    from ingest.labels import ZeroShotLabeler
+
+Progress = Callable[[int, int], None]  # (posts done, posts in all)
+
+
+@dataclass
+class TrendImportReport:
+    rows: int = 0  # records in the export
+    upserted: int = 0
+    rejected: int = 0
+    rejects_path: str = ""
+    collection_rows: int = 0
+    embedding_model: str = ""
+    rejects: list[Reject] = field(default_factory=list, repr=False)
+
+    def summary(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k != "rejects"}
+
+
+def import_trend_posts(
+    path: Path,
+    triton: TritonClient,
+    store: TrendStore,
+    rejects_path: Path,
+    batch_size: int = 32,
+    progress: bool | Progress = True,
+    labeler: ZeroShotLabeler | None = None,
+    media_root: Path | None = None,
+) -> TrendImportReport:
+    """Import the posts of an export file (ingest.trend_posts reads it; `media_root` resolves local images).
+
+    `progress`: True draws a progress bar, a callable is called with (done, total) after every batch.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+    posts, rejects = read_trend_posts(Path(path), media_root)
+    report = TrendImportReport(rows=len(posts) + len(rejects), rejects=list(rejects))
+    model = triton.embedding_model()
+    store.check_model(model)
+    report.embedding_model = str(model)
+    usable = []
+    for post in posts:
+        if len(post["image"].encode("utf-8")) > TEXT_FIELDS["image_uri"]:
+            report.rejects.append(Reject(0, "image location is too long", post))
+        else:
+            usable.append(post)
+    posts = usable
+    with tqdm(total=len(posts), desc=f"import {Path(path).name}", unit="post", disable=progress is not True) as bar:
+        for start in range(0, len(posts), batch_size):
+            batch = posts[start : start + batch_size]
+            loaded = load_images([post["image"] for post in batch])
+            report.rejects.extend(Reject(0, data, post) for post, data in zip(batch, loaded) if isinstance(data, str))
+            good = [(post, data) for post, data in zip(batch, loaded) if isinstance(data, bytes)]
+            if good:
+                kept, vectors, batch_model = embed_batch(triton, *map(list, zip(*good)), report)
+                if kept:
+                    if batch_model != model:
+                        raise AtelierError(f"Triton's embedding model changed during the import: {model} -> "
+                                           f"{batch_model}")
+                    if labeler is not None:
+                        labels = labeler.label_embeddings(vectors, model)
+                        kept = [{**post, "labels": {name: label["value"] for name, label in post_labels.items()}}
+                                for post, post_labels in zip(kept, labels)]
+                    store.upsert(kept, vectors, model)
+                    report.upserted += len(kept)
+            bar.update(len(batch))
+            if callable(progress):
+                progress(min(start + batch_size, len(posts)), len(posts))
+    report.rejected = len(report.rejects)
+    report.rejects_path = str(rejects_path)
+    write_rejects(report.rejects, Path(rejects_path))
+    report.collection_rows = store.count()
+    return report
