@@ -3,7 +3,8 @@
 The same code talks to Milvus Lite (a local `.db` path) and to a Milvus server (`http://host:19530`).
 The collection records which embedding model filled it (collection property
 `atelier.embedding_model`: id, weights hash, dim); writing or searching with another model is
-refused with a message naming both.
+refused with a message naming both. Each product also carries its zero-shot fashion labels
+(ingest/labels.py): label_<attribute> (filterable) and label_<attribute>_confidence.
 """
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ TEXT_FIELDS = {
     "title": 512, "category": 64, "garment": 64, "color": 64, "pattern": 64, "brand": 128,
     "source": 256, "image_uri": 2048, "row_hash": 64,
 }
-FILTER_FIELDS = ("category", "garment", "color", "pattern", "brand", "source")
-OUTPUT_FIELDS = [name for name in TEXT_FIELDS if name != "row_hash"] + ["price"]
+LABELS = ("category", "garment", "color", "pattern", "sleeve", "neckline", "occasion", "style")  # ingest/labels.py
+LABEL_FIELDS = tuple(f"label_{name}" for name in LABELS)
+CONFIDENCE_FIELDS = tuple(f"{field}_confidence" for field in LABEL_FIELDS)
+FILTER_FIELDS = ("category", "garment", "color", "pattern", "brand", "source", *LABEL_FIELDS)
+OUTPUT_FIELDS = [name for name in TEXT_FIELDS if name != "row_hash"] + ["price", *LABEL_FIELDS, *CONFIDENCE_FIELDS]
 ID_MAX_LENGTH = 128
 
 
@@ -124,10 +128,18 @@ class CatalogStore(EmbeddingCollection):
     def __init__(self, uri: str, collection: str = "catalog") -> None:
         super().__init__(uri, collection)
 
+    def has_labels(self) -> bool:
+        """Whether the collection has the label fields (collections made before them do not)."""
+        fields = {f["name"] for f in self.client.describe_collection(self.collection)["fields"]}
+        return set(LABEL_FIELDS) <= fields
+
     def create(self, model: EmbeddingModel) -> None:
         """Create the collection for `model` if it does not exist; refuse if it exists for another."""
         if self.exists():
             self.check_model(model)
+            if not self.has_labels():
+                raise AtelierError(f"collection {self.collection!r} was made before fashion labels: ingest into "
+                                   "another collection (ATELIER_COLLECTION) or drop this one and ingest again")
             return
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=ID_MAX_LENGTH)
@@ -135,6 +147,10 @@ class CatalogStore(EmbeddingCollection):
         for name, length in TEXT_FIELDS.items():
             schema.add_field(name, DataType.VARCHAR, max_length=length)
         schema.add_field("price", DataType.FLOAT)
+        for name in LABEL_FIELDS:
+            schema.add_field(name, DataType.VARCHAR, max_length=64)
+        for name in CONFIDENCE_FIELDS:
+            schema.add_field(name, DataType.FLOAT)
         index = self.client.prepare_index_params()
         index.add_index("embedding", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 200})
         self.client.create_collection(
@@ -145,8 +161,9 @@ class CatalogStore(EmbeddingCollection):
     def upsert(self, rows: list[dict[str, Any]], embeddings: np.ndarray, model: EmbeddingModel) -> None:
         self.create(model)
         records = [
-            {**{name: str(row.get(name) or "") for name in TEXT_FIELDS}, "id": row["id"],
-             "price": float(row.get("price") or 0.0), "embedding": vector.astype(np.float32).tolist()}
+            {**{name: str(row.get(name) or "") for name in (*TEXT_FIELDS, *LABEL_FIELDS)},
+             **{name: float(row.get(name) or 0.0) for name in ("price", *CONFIDENCE_FIELDS)},
+             "id": row["id"], "embedding": vector.astype(np.float32).tolist()}
             for row, vector in zip(rows, embeddings)
         ]
         self.client.upsert(self.collection, records)

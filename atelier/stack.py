@@ -68,10 +68,16 @@ def ensure_catalog(settings: Settings, triton: TritonClient, store: CatalogStore
     from ingest.pipeline import ingest_catalog
 
     recorded, served = store.recorded_model(), triton.embedding_model()
+    stale = None
     if recorded is not None and recorded != served:
+        stale = f"was embedded by {recorded}; re-ingesting it with {served}"
+    elif recorded is not None and not store.has_labels():
+        stale = "predates fashion labels; ingesting it again"
+    if stale:
         if store.count() != store.count(f'image_uri like "{settings.demo_catalog_dir}%"'):
             store.check_model(served)  # not only demo products: refuse, with the message naming both models
-        say(f"the demo collection was embedded by {recorded}; re-ingesting it with {served} ...")
+            store.create(served)  # or the one saying it predates the labels
+        say(f"the demo collection {stale} ...")
         store.drop()
     if store.count() > 0:
         say(f"collection {store.collection!r} has {store.count()} products")

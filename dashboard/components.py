@@ -16,6 +16,7 @@ from atelier.search import Query
 from dashboard import services
 
 COLUMNS = 5
+SHOWN_LABELS = ("sleeve", "neckline", "occasion", "style")  # zero-shot labels the catalog's own columns lack
 
 
 def product_card(hit: Hit) -> None:
@@ -25,6 +26,10 @@ def product_card(hit: Hit) -> None:
     st.markdown(f"**{fields['title']}**")
     st.caption(f"{fields['category']} · {fields['color']} · {fields['pattern']} · "
                f"{fields['brand']} · {fields['price']:.2f}")
+    labels = [f"{name} {fields[f'label_{name}']}" for name in SHOWN_LABELS
+              if fields.get(f"label_{name}") not in (None, "", "unknown")]
+    if labels:
+        st.caption("labels: " + " · ".join(labels))
     st.caption(f"score {hit.score:.3f} · {hit.id}")
 
 
@@ -34,6 +39,14 @@ def product_grid(hits: list[Hit], columns: int = COLUMNS) -> None:
         for column, hit in zip(st.columns(columns), hits[start : start + columns]):
             with column, st.container(border=True):
                 product_card(hit)
+
+
+def label_filters(values: dict[str, list[str]], key: str) -> dict[str, list[str]]:
+    """Multiselects for the zero-shot fashion labels (ingest/labels.py), in an expander."""
+    with st.expander("Fashion labels (zero-shot)"):
+        chosen = {f"label_{name}": st.multiselect(name.capitalize(), values.get(f"label_{name}", []),
+                                                  key=f"{key}-label-{name}") for name in SHOWN_LABELS}
+    return {name: value for name, value in chosen.items() if value}
 
 
 def closest_products(image_png: bytes, top_k: int = COLUMNS) -> list[Hit]:

@@ -13,12 +13,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from atelier.catalog_store import CatalogStore
 from atelier.config import AtelierError
 from atelier.triton_client import TritonClient
 from ingest.fetch import load_images
+from ingest.labels import ZeroShotLabeler, label_fields
 from ingest.sources import Reject, read_catalog, write_rejects
 
 
@@ -72,6 +74,7 @@ def ingest_catalog(
     report = IngestReport(rows=len(rows) + len(rejects), rejects=list(rejects))
     model = triton.embedding_model()
     store.check_model(model)
+    labeler = ZeroShotLabeler(triton)  # labels from the embeddings themselves: no second pass over the images
     report.embedding_model = str(model)
     callback = progress if callable(progress) else None
     with tqdm(total=len(rows), desc=f"ingest {Path(source).name}", unit="row",
@@ -92,7 +95,9 @@ def ingest_catalog(
                         if batch_model != model:
                             raise AtelierError(f"Triton's embedding model changed during ingest: {model} -> "
                                                f"{batch_model}")
-                        store.upsert(kept, vectors, model)
+                        labels = labeler.label_embeddings(np.asarray(vectors), model)
+                        store.upsert([{**row, **label_fields(found)} for row, found in zip(kept, labels)], vectors,
+                                     model)
                         report.upserted += len(kept)
             bar.update(len(batch))
             if callback is not None:

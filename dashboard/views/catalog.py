@@ -13,7 +13,7 @@ import streamlit as st
 from atelier.catalog_store import build_filter
 from atelier.config import AtelierError
 from dashboard import services
-from dashboard.components import product_grid
+from dashboard.components import label_filters, product_grid
 from ingest.pipeline import IngestReport, ingest_catalog
 
 PAGE_SIZE = 20
@@ -31,6 +31,7 @@ def browse() -> None:
     equals = {name: column.multiselect(name.capitalize(), values.get(name, []), key=f"browse-{name}")
               for name, column in zip(FILTERS, columns)}
     max_price = columns[-1].number_input("Max price", min_value=0.0, value=None, step=5.0, key="browse-max-price")
+    equals.update(label_filters(values, "browse"))
     expr = build_filter({k: v for k, v in equals.items() if v}, None, max_price)
     matching = services.store().count(expr)
     pages = max(1, -(-matching // PAGE_SIZE))

@@ -9,7 +9,7 @@ from atelier.images import decode_image
 from atelier.profiles import Lean
 from atelier.search import Query
 from dashboard import services
-from dashboard.components import product_card, shopper_lean
+from dashboard.components import label_filters, product_card, shopper_lean
 from ingest.fetch import load_images
 
 COLUMNS = 5
@@ -49,6 +49,7 @@ def filter_widgets() -> tuple[dict[str, list[str]], float | None, float | None, 
             values = {}
         equals = {name: st.multiselect(name.capitalize(), values.get(name, []), key=f"filter-{name}")
                   for name in FILTERS}
+        equals.update(label_filters(values, "filter"))
         min_price = st.number_input("Min price", min_value=0.0, value=None, step=5.0, key="min-price")
         max_price = st.number_input("Max price", min_value=0.0, value=None, step=5.0, key="max-price")
         top_k = st.slider("Results", 5, 50, 20, step=5, key="top-k")
