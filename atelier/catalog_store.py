@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pymilvus import DataType, MilvusClient
+from pymilvus import CollectionSchema, DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
 from atelier.config import AtelierError
@@ -114,6 +114,33 @@ class EmbeddingCollection:
                 f"or ingest into another collection (--collection) with {model.id}."
             )
 
+    def add_fields(self, schema: CollectionSchema) -> None:
+        """The collection's own fields, beside the id and the embedding."""
+        raise NotImplementedError
+
+    def create(self, model: EmbeddingModel) -> None:
+        """Create the collection for `model` if it does not exist; refuse if it exists for another."""
+        if self.exists():
+            self.check_model(model)
+            return
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=ID_MAX_LENGTH)
+        schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=model.dim)
+        self.add_fields(schema)
+        index = self.client.prepare_index_params()
+        index.add_index("embedding", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 200})
+        self.client.create_collection(self.collection, schema=schema, index_params=index,
+                                      properties={MODEL_PROPERTY: model.to_json()})
+
+    def all_rows(self, fields: list[str]) -> list[dict[str, Any]]:
+        """Every row's `fields`, read in batches (no limit, unlike a query)."""
+        iterator = self.client.query_iterator(self.collection, batch_size=1000, output_fields=fields)
+        rows: list[dict[str, Any]] = []
+        while batch := iterator.next():
+            rows.extend(batch)
+        iterator.close()
+        return rows
+
     def count(self, filter_expr: str = "") -> int:
         if not self.exists():
             return 0
@@ -134,16 +161,12 @@ class CatalogStore(EmbeddingCollection):
         return set(LABEL_FIELDS) <= fields
 
     def create(self, model: EmbeddingModel) -> None:
-        """Create the collection for `model` if it does not exist; refuse if it exists for another."""
-        if self.exists():
-            self.check_model(model)
-            if not self.has_labels():
-                raise AtelierError(f"collection {self.collection!r} was made before fashion labels: ingest into "
-                                   "another collection (ATELIER_COLLECTION) or drop this one and ingest again")
-            return
-        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=ID_MAX_LENGTH)
-        schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=model.dim)
+        if self.exists() and not self.has_labels():
+            raise AtelierError(f"collection {self.collection!r} was made before fashion labels: ingest into "
+                               "another collection (ATELIER_COLLECTION) or drop this one and ingest again")
+        super().create(model)
+
+    def add_fields(self, schema: CollectionSchema) -> None:
         for name, length in TEXT_FIELDS.items():
             schema.add_field(name, DataType.VARCHAR, max_length=length)
         schema.add_field("price", DataType.FLOAT)
@@ -151,12 +174,6 @@ class CatalogStore(EmbeddingCollection):
             schema.add_field(name, DataType.VARCHAR, max_length=64)
         for name in CONFIDENCE_FIELDS:
             schema.add_field(name, DataType.FLOAT)
-        index = self.client.prepare_index_params()
-        index.add_index("embedding", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 200})
-        self.client.create_collection(
-            self.collection, schema=schema, index_params=index,
-            properties={MODEL_PROPERTY: model.to_json()},
-        )
 
     def upsert(self, rows: list[dict[str, Any]], embeddings: np.ndarray, model: EmbeddingModel) -> None:
         self.create(model)
@@ -178,12 +195,7 @@ class CatalogStore(EmbeddingCollection):
 
     def ids(self) -> list[str]:
         """Every stored product id (duplicates would show here: the tests use it)."""
-        iterator = self.client.query_iterator(self.collection, batch_size=1000, output_fields=["id"])
-        ids: list[str] = []
-        while batch := iterator.next():
-            ids.extend(row["id"] for row in batch)
-        iterator.close()
-        return ids
+        return [row["id"] for row in self.all_rows(["id"])]
 
     def browse(self, filter_expr: str = "", limit: int = 20, offset: int = 0) -> list[Hit]:
         """Products that match `filter_expr` in stored order, a page at a time (no vector: the Catalog page)."""

@@ -14,13 +14,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
-from pymilvus import DataType, MilvusClient
+from pymilvus import CollectionSchema, DataType
 
-from atelier.catalog_store import ID_MAX_LENGTH, MODEL_PROPERTY, CatalogStore, EmbeddingCollection, ModelMismatchError
+from atelier.catalog_store import CatalogStore, EmbeddingCollection, ModelMismatchError
 from atelier.triton_client import EmbeddingModel
 
 TEXT_FIELDS = {"caption": 8192, "hashtags": 4096, "image_uri": 2048, "source": 256}  # maximum lengths in bytes
-QUERY_BATCH = 1000
 
 
 def _fit(text: str, limit: int) -> str:
@@ -39,36 +38,16 @@ def _joined(tags: list[str], limit: int) -> str:
     return text
 
 
-def _all_rows(client: MilvusClient, collection: str, fields: list[str]) -> list[dict[str, Any]]:
-    iterator = client.query_iterator(collection, batch_size=QUERY_BATCH, output_fields=fields)
-    rows: list[dict[str, Any]] = []
-    while batch := iterator.next():
-        rows.extend(batch)
-    iterator.close()
-    return rows
-
-
 class TrendStore(EmbeddingCollection):
     def __init__(self, uri: str, collection: str = "trends") -> None:
         super().__init__(uri, collection)
 
-    def create(self, model: EmbeddingModel) -> None:
-        """Create the collection for `model` if it does not exist; refuse if it exists for another."""
-        if self.exists():
-            self.check_model(model)
-            return
-        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=ID_MAX_LENGTH)
-        schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=model.dim)
+    def add_fields(self, schema: CollectionSchema) -> None:
         for name, length in TEXT_FIELDS.items():
             schema.add_field(name, DataType.VARCHAR, max_length=length)
         schema.add_field("likes", DataType.INT64)
         schema.add_field("date", DataType.INT64)
         schema.add_field("labels", DataType.JSON)
-        index = self.client.prepare_index_params()
-        index.add_index("embedding", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 200})
-        self.client.create_collection(self.collection, schema=schema, index_params=index,
-                                      properties={MODEL_PROPERTY: model.to_json()})
 
     def upsert(self, posts: list[dict[str, Any]], embeddings: np.ndarray, model: EmbeddingModel) -> None:
         """Store posts (ingest.trend_posts' shape, optionally with `labels`) by id, with their embeddings."""
@@ -88,7 +67,7 @@ class TrendStore(EmbeddingCollection):
         and their embeddings [N, dim] in the same order."""
         if not self.exists():
             return [], np.zeros((0, 0), np.float32)
-        rows = _all_rows(self.client, self.collection, ["id", "embedding", *TEXT_FIELDS, "likes", "date", "labels"])
+        rows = self.all_rows(["id", "embedding", *TEXT_FIELDS, "likes", "date", "labels"])
         rows.sort(key=lambda row: (row["date"], row["id"]))
         posts = [{"id": row["id"], "caption": row["caption"], "hashtags": row["hashtags"].split(),
                   "image": row["image_uri"], "likes": int(row["likes"]),
@@ -107,7 +86,7 @@ def catalog_embeddings(catalog: CatalogStore, model: EmbeddingModel) -> tuple[li
         raise ModelMismatchError(f"collection {catalog.collection!r} was filled by embedding model {recorded}, but "
                                  f"the trend posts by {model}. Embeddings of different models cannot be compared: "
                                  f"import the trend posts again with {recorded.id}.")
-    rows = _all_rows(catalog.client, catalog.collection, ["id", "title", "image_uri", "embedding"])
+    rows = catalog.all_rows(["id", "title", "image_uri", "embedding"])
     rows.sort(key=lambda row: row["id"])
     products = [{"id": row["id"], "title": row["title"], "image_uri": row["image_uri"]} for row in rows]
     return products, np.array([row["embedding"] for row in rows], np.float32).reshape(len(rows), model.dim)

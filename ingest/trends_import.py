@@ -9,9 +9,8 @@ from the embedding it is stored with (its labels' values join the rising terms).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
@@ -19,7 +18,7 @@ from atelier.config import AtelierError
 from atelier.trend_store import TEXT_FIELDS, TrendStore
 from atelier.triton_client import TritonClient
 from ingest.fetch import load_images
-from ingest.pipeline import embed_batch
+from ingest.pipeline import IngestReport, embed_batch
 from ingest.sources import Reject, write_rejects
 from ingest.trend_posts import read_trend_posts
 
@@ -29,18 +28,6 @@ if TYPE_CHECKING:
 Progress = Callable[[int, int], None]  # (posts done, posts in all)
 
 
-@dataclass
-class TrendImportReport:
-    rows: int = 0  # records in the export
-    upserted: int = 0
-    rejected: int = 0
-    rejects_path: str = ""
-    collection_rows: int = 0
-    embedding_model: str = ""
-    rejects: list[Reject] = field(default_factory=list, repr=False)
-
-    def summary(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k != "rejects"}
 
 
 def import_trend_posts(
@@ -52,7 +39,7 @@ def import_trend_posts(
     progress: bool | Progress = True,
     labeler: ZeroShotLabeler | None = None,
     media_root: Path | None = None,
-) -> TrendImportReport:
+) -> IngestReport:
     """Import the posts of an export file (ingest.trend_posts reads it; `media_root` resolves local images).
 
     `progress`: True draws a progress bar, a callable is called with (done, total) after every batch.
@@ -60,7 +47,7 @@ def import_trend_posts(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     posts, rejects = read_trend_posts(Path(path), media_root)
-    report = TrendImportReport(rows=len(posts) + len(rejects), rejects=list(rejects))
+    report = IngestReport(rows=len(posts) + len(rejects), rejects=list(rejects))
     model = triton.embedding_model()
     store.check_model(model)
     report.embedding_model = str(model)
