@@ -306,10 +306,37 @@ def _size(text: str | None) -> tuple[int, int] | None:
     return int(height), int(width)
 
 
+def _lora_sources(args: argparse.Namespace, settings: Settings, catalog: Path) -> list:
+    """The weighted mixture: the catalog, the imported trend posts, a shopper's purchases (catalog rows)."""
+    from training.lora_data import LoraSource, catalog_source
+
+    sources = [catalog_source(catalog, args.catalog_weight)]
+    if args.trends_weight > 0:
+        from atelier.trend_store import TrendStore
+        from ingest.fetch import load_images
+
+        posts, _ = TrendStore(settings.milvus_uri, settings.trends_collection).posts()
+        images = load_images([post["image"] for post in posts])
+        rows = [{"image": image, "caption": post["caption"], "hashtags": post["hashtags"],
+                 "labels": post.get("labels", {})}
+                for post, image in zip(posts, images) if isinstance(image, bytes)]
+        if not rows:
+            raise AtelierError("--trends-weight: the trends collection has no posts with readable images; "
+                               "run `atelier trends import` first")
+        sources.append(LoraSource("trends", rows, args.trends_weight))
+    if args.orders:
+        from atelier.profiles import load_profile
+
+        bought = {order["product_id"] for order in load_profile(settings.profiles_dir, args.orders).orders}
+        rows = [row for row in sources[0].rows if row["id"] in bought]
+        if not rows:
+            raise AtelierError(f"--orders {args.orders}: none of their purchases is in {catalog}")
+        sources.append(LoraSource("orders", rows, args.orders_weight))
+    return sources
+
+
 def _train_lora(args: argparse.Namespace, settings: Settings) -> None:
-    """`train lora`: an SDXL LoRA on the catalog's images and captions (trend posts and order history join the
-    mixture with their importers)."""
-    from training.lora_data import catalog_source
+    """`train lora`: an SDXL LoRA on a weighted mixture of catalog, trend-post and order-history images."""
     from training.train_lora import LoraTrainConfig, train_lora
 
     catalog = _catalog_or_demo(args.catalog, settings)
@@ -318,8 +345,8 @@ def _train_lora(args: argparse.Namespace, settings: Settings) -> None:
     overrides = {"steps": args.steps or (20 if tiny else 1000), "seed": args.seed or 0,
                  "resolution": args.resolution or (64 if tiny else 1024), "rank": args.rank,
                  "validation_inference_steps": 2 if tiny else 20}
-    run = train_lora([catalog_source(catalog)], out, LoraTrainConfig(**overrides), profile=settings.profile,
-                     resume=not args.no_resume)
+    run = train_lora(_lora_sources(args, settings, catalog), out, LoraTrainConfig(**overrides),
+                     profile=settings.profile, resume=not args.no_resume)
     print(run.lora_path)
     print(f"validation images in {out / 'validation'}; export it with: atelier export --profile {settings.profile} "
           f"--only txt2img --lora {run.lora_path}", file=sys.stderr)
@@ -546,6 +573,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", choices=["clip", "warping", "tryon", "lora"])
     p.add_argument("--resolution", type=int, help="lora: training resolution (default: 64 tiny, 1024 full)")
     p.add_argument("--rank", type=int, default=4, help="lora: LoRA rank")
+    p.add_argument("--catalog-weight", type=float, default=1.0, help="lora: the catalog's share of the mixture")
+    p.add_argument("--trends-weight", type=float, default=0.0, help="lora: the imported trend posts' share")
+    p.add_argument("--orders", help="lora: a shopper profile whose purchases join the mixture")
+    p.add_argument("--orders-weight", type=float, default=0.5, help="lora: with --orders, their share")
     p.add_argument("--data", help="warping, tryon: a folder in VITON-HD's layout (its train split is used)")
     p.add_argument("--size", help="warping, tryon: HEIGHTxWIDTH to train at (default: 128x96 warping, 1024x768 tryon)")
     p.add_argument("--steps", type=int, help="warping, tryon, lora: optimisation steps (default: 300 warping, "

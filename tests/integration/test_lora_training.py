@@ -5,6 +5,7 @@ exported UNet serves it."""
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -158,7 +159,11 @@ def test_train_lora_then_export_it_from_the_command_line(tmp_path: Path) -> None
         assert result.returncode == 0, result.stderr
         return result
 
-    trained = atelier("train", "lora", "--catalog", str(catalog), "--steps", "2")
+    bought = [row["id"] for row in catalog_source(catalog).rows[:2]]
+    orders = tmp_path / "orders.json"
+    orders.write_text(json.dumps([{"product_id": product, "quantity": 1} for product in bought]))
+    atelier("profile", "import", "Ana", str(orders))
+    trained = atelier("train", "lora", "--catalog", str(catalog), "--orders", "Ana", "--steps", "2")
     lora = Path(trained.stdout.strip())
     assert lora.is_file() and "--only txt2img --lora" in trained.stderr
     from tests.conftest import copy_repository

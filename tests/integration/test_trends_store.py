@@ -6,11 +6,13 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from atelier.catalog_store import ModelMismatchError
+from atelier.demo_catalog import write_catalog
 from atelier.demo_trends import write_trend_export
 from atelier.trend_store import TrendStore
 from atelier.triton_client import EmbeddingModel
@@ -77,3 +79,10 @@ def test_atelier_trends_demo_imports_the_demo_posts_with_labels(triton_server, m
     assert summary["upserted"] == summary["collection_rows"] == 122 and summary["rejected"] == 0
     posts, _ = TrendStore(milvus_uri, "trends_cli").posts()
     assert all(post["labels"] for post in posts)
+
+    catalog = write_catalog(tmp_path / "catalog", count=6, size=64, progress=False)
+    lora = subprocess.run([sys.executable, "-m", "atelier.cli", "train", "lora", "--catalog", str(catalog),
+                           "--trends-weight", "0.5", "--steps", "2"], env=env, capture_output=True, text=True,
+                          timeout=600)  # a LoRA on the catalog and the imported posts
+    assert lora.returncode == 0, lora.stderr
+    assert Path(lora.stdout.strip()).is_file()
