@@ -25,13 +25,14 @@ MODEL_PROPERTY = "atelier.embedding_model"
 # Attribute fields and their maximum lengths; `price` is the one numeric attribute.
 TEXT_FIELDS = {
     "title": 512, "category": 64, "garment": 64, "color": 64, "pattern": 64, "brand": 128,
-    "source": 256, "image_uri": 2048, "row_hash": 64,
+    "source": 256, "image_uri": 2048, "row_hash": 64, "image_fingerprint": 512,
 }
 LABELS = ("category", "garment", "color", "pattern", "sleeve", "neckline", "occasion", "style")  # ingest/labels.py
 LABEL_FIELDS = tuple(f"label_{name}" for name in LABELS)
 CONFIDENCE_FIELDS = tuple(f"{field}_confidence" for field in LABEL_FIELDS)
 FILTER_FIELDS = ("category", "garment", "color", "pattern", "brand", "source", *LABEL_FIELDS)
-OUTPUT_FIELDS = [name for name in TEXT_FIELDS if name != "row_hash"] + ["price", *LABEL_FIELDS, *CONFIDENCE_FIELDS]
+OUTPUT_FIELDS = [name for name in TEXT_FIELDS if name not in ("row_hash", "image_fingerprint")] + [
+    "price", *LABEL_FIELDS, *CONFIDENCE_FIELDS]
 ID_MAX_LENGTH = 128
 
 
@@ -155,15 +156,17 @@ class CatalogStore(EmbeddingCollection):
     def __init__(self, uri: str, collection: str = "catalog") -> None:
         super().__init__(uri, collection)
 
-    def has_labels(self) -> bool:
-        """Whether the collection has the label fields (collections made before them do not)."""
+    def is_current(self) -> bool:
+        """Whether the collection has every field of this version (those made before the labels and image
+        fingerprints do not)."""
         fields = {f["name"] for f in self.client.describe_collection(self.collection)["fields"]}
-        return set(LABEL_FIELDS) <= fields
+        return {*TEXT_FIELDS, *LABEL_FIELDS, *CONFIDENCE_FIELDS} <= fields
 
     def create(self, model: EmbeddingModel) -> None:
-        if self.exists() and not self.has_labels():
-            raise AtelierError(f"collection {self.collection!r} was made before fashion labels: ingest into "
-                               "another collection (ATELIER_COLLECTION) or drop this one and ingest again")
+        if self.exists() and not self.is_current():
+            raise AtelierError(f"collection {self.collection!r} was made before fashion labels and image "
+                               "fingerprints: ingest into another collection (ATELIER_COLLECTION) or drop this "
+                               "one and ingest again")
         super().create(model)
 
     def add_fields(self, schema: CollectionSchema) -> None:

@@ -71,12 +71,12 @@ def ensure_catalog(settings: Settings, triton: TritonClient, store: CatalogStore
     stale = None
     if recorded is not None and recorded != served:
         stale = f"was embedded by {recorded}; re-ingesting it with {served}"
-    elif recorded is not None and not store.has_labels():
-        stale = "predates fashion labels; ingesting it again"
+    elif recorded is not None and not store.is_current():
+        stale = "predates fashion labels and image fingerprints; ingesting it again"
     if stale:
         if store.count() != store.count(f'image_uri like "{settings.demo_catalog_dir}%"'):
             store.check_model(served)  # not only demo products: refuse, with the message naming both models
-            store.create(served)  # or the one saying it predates the labels
+            store.create(served)  # or the one saying it predates the labels and fingerprints
         say(f"the demo collection {stale} ...")
         store.drop()
     if store.count() > 0:

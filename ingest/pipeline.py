@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from atelier.catalog_store import CatalogStore
 from atelier.config import AtelierError
+from atelier.images import PICTURE_TOLERANCE, decode_image, fingerprint, same_picture
 from atelier.triton_client import TritonClient
 from ingest.fetch import load_images
 from ingest.labels import ZeroShotLabeler, label_fields
@@ -59,6 +60,33 @@ def embed_batch(triton: TritonClient, rows: list[dict], images: list[bytes], rep
     return kept, vectors, model
 
 
+class Pictures:
+    """The catalog's picture fingerprints (atelier.images.fingerprint, stored as hex), to refuse one picture twice.
+
+    Candidates are those whose overall mean is within the tolerance, so a new picture is compared in full with
+    a few stored ones, not all of them.
+    """
+
+    def __init__(self, store: CatalogStore) -> None:
+        self.ids: list[str] = []
+        self.prints: list[np.ndarray] = []
+        self.means: list[float] = []
+        for row in store.all_rows(["id", "image_fingerprint"]) if store.exists() else []:
+            if row["image_fingerprint"]:
+                self.add(row["id"], np.frombuffer(bytes.fromhex(row["image_fingerprint"]), np.uint8))
+
+    def add(self, product_id: str, print_: np.ndarray) -> None:
+        self.ids.append(product_id)
+        self.prints.append(print_)
+        self.means.append(float(print_.mean()))
+
+    def owner(self, product_id: str, print_: np.ndarray) -> str | None:
+        """Another product that has this picture already, if any."""
+        near = np.flatnonzero(np.abs(np.asarray(self.means) - print_.mean()) <= PICTURE_TOLERANCE)
+        return next((self.ids[i] for i in near if self.ids[i] != product_id and same_picture(print_, self.prints[i])),
+                    None)
+
+
 def ingest_catalog(
     source: Path,
     triton: TritonClient,
@@ -75,6 +103,7 @@ def ingest_catalog(
     model = triton.embedding_model()
     store.check_model(model)
     labeler = ZeroShotLabeler(triton)  # labels from the embeddings themselves: no second pass over the images
+    pictures = Pictures(store)
     report.embedding_model = str(model)
     callback = progress if callable(progress) else None
     with tqdm(total=len(rows), desc=f"ingest {Path(source).name}", unit="row",
@@ -86,9 +115,18 @@ def ingest_catalog(
             report.unchanged += len(batch) - len(todo)
             if todo:
                 loaded = load_images([row["image_uri"] for row in todo], concurrency=concurrency)
-                good = [(row, data) for row, data in zip(todo, loaded) if isinstance(data, bytes)]
-                report.rejects.extend(Reject(0, data, row) for row, data in zip(todo, loaded)
-                                      if isinstance(data, str))
+                good = []
+                for row, data in zip(todo, loaded):
+                    if isinstance(data, str):
+                        report.rejects.append(Reject(0, data, row))
+                        continue
+                    picture = fingerprint(decode_image(data))
+                    if (owner := pictures.owner(row["id"], picture)) is not None:
+                        report.rejects.append(Reject(0, f"the same picture as product {owner}", row))
+                        continue
+                    pictures.add(row["id"], picture)
+                    row["image_fingerprint"] = picture.tobytes().hex()
+                    good.append((row, data))
                 if good:
                     kept, vectors, batch_model = embed_batch(triton, *map(list, zip(*good)), report)
                     if kept:

@@ -28,5 +28,5 @@ def test_search_filters_on_a_label(triton, demo_store) -> None:
 def test_a_collection_made_before_labels_is_refused_with_a_clear_message(triton, milvus_uri) -> None:
     model = triton.embedding_model()
     connect(milvus_uri).create_collection("before_labels", dimension=model.dim, id_type="string", max_length=64)
-    with pytest.raises(AtelierError, match="was made before fashion labels"):
+    with pytest.raises(AtelierError, match="was made before fashion labels and image fingerprints"):
         CatalogStore(milvus_uri, "before_labels").create(model)

@@ -91,3 +91,23 @@ def test_a_killed_ingest_resumes_and_ends_with_every_row_once(triton_server, mil
     ids = store.ids()
     expected = pd.read_csv(demo_csv, dtype=str)["id"].tolist()
     assert sorted(ids) == sorted(expected) and len(ids) == len(set(ids))
+
+
+def test_the_same_picture_twice_is_rejected_naming_the_first_product(triton, milvus_uri, demo_csv, tmp_path):
+    from PIL import Image
+
+    frame = pd.read_csv(demo_csv, dtype=str).head(4)
+    images = [str(demo_csv.parent / image) for image in frame["image"]]
+    Image.open(images[0]).convert("RGB").resize((200, 200)).save(tmp_path / "copy.jpg", quality=85)
+    frame["image"] = [images[0], images[0], str(tmp_path / "copy.jpg"), images[3]]  # rows 2, 3 repeat row 1
+    catalog = tmp_path / "catalog.csv"
+    frame.to_csv(catalog, index=False)
+    store = CatalogStore(milvus_uri, "pictures")
+    report = ingest_catalog(catalog, triton, store, tmp_path / "r.jsonl", progress=False)
+    first = frame.loc[0, "id"]
+    assert report.upserted == 2 and sorted(store.ids()) == sorted([first, frame.loc[3, "id"]])
+    assert [reject.reason for reject in report.rejects] == [f"the same picture as product {first}"] * 2
+    frame.loc[0, "price"] = "1.5"  # the first product again, changed: its own picture is no duplicate
+    frame.head(1).to_csv(catalog, index=False)
+    again = ingest_catalog(catalog, triton, store, tmp_path / "r2.jsonl", progress=False)
+    assert again.upserted == 1 and not again.rejects

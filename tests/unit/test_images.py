@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -68,3 +70,20 @@ def test_paste_back_inside_only_keeps_every_pixel_outside_the_mask():
     edge = 2 * feather_radius(original.size)  # the soft edge's width, inside the mask
     assert (result[12 + edge : 36 - edge, 16 + edge : 48 - edge] == 200).all()
     assert 10 < result[24, 16, 0] < 200  # on the mask's border: a blend
+
+
+def test_a_fingerprint_survives_re_encoding_and_resizing_but_tells_colours_apart():
+    from atelier.images import fingerprint, same_picture
+
+    red = Image.new("RGB", (128, 160), (240, 240, 236))
+    red.paste((205, 30, 35), (30, 30, 98, 140))
+    blue = Image.new("RGB", red.size, (240, 240, 236))
+    blue.paste((40, 100, 205), (30, 30, 98, 140))
+    jpeg = io.BytesIO()
+    red.resize((256, 320)).save(jpeg, "JPEG", quality=80)
+    again = Image.open(io.BytesIO(jpeg.getvalue()))
+    assert same_picture(fingerprint(red), fingerprint(again))
+    assert not same_picture(fingerprint(red), fingerprint(blue))
+    shifted = Image.new("RGB", red.size, (240, 240, 236))
+    shifted.paste((205, 30, 35), (46, 30, 114, 140))  # the same garment 16 px to the right
+    assert not same_picture(fingerprint(red), fingerprint(shifted))
