@@ -22,6 +22,7 @@ from pathlib import Path
 from atelier import processes
 from atelier.catalog_store import CatalogStore
 from atelier.config import AtelierError, Settings
+from atelier.trend_store import TrendStore
 from atelier.triton_client import TritonClient
 from atelier.triton_server import EmbeddedTriton, TritonPorts, missing_exports
 
@@ -87,6 +88,25 @@ def ensure_catalog(settings: Settings, triton: TritonClient, store: CatalogStore
     say(f"ingested {report.upserted} products ({report.rejected} rejected)")
 
 
+def ensure_trends(settings: Settings, triton: TritonClient, store: TrendStore) -> None:
+    """The demo's trend posts, imported once, so the Trends page has something to show."""
+    recorded = store.recorded_model()
+    if recorded is not None and recorded != triton.embedding_model():
+        say(f"the trends collection was embedded by {recorded}; not importing the demo posts into it")
+        return
+    if store.count() > 0:
+        say(f"trends collection {store.collection!r} has {store.count()} posts")
+        return
+    from atelier.demo_trends import write_trend_export
+    from ingest.labels import ZeroShotLabeler
+    from ingest.trends_import import import_trend_posts
+
+    say("importing the demo trend posts ...")
+    report = import_trend_posts(write_trend_export(settings.home / "demo-trends"), triton, store,
+                                settings.home / "rejects" / "demo-trends.jsonl", labeler=ZeroShotLabeler(triton))
+    say(f"imported {report.upserted} trend posts ({report.rejected} rejected)")
+
+
 def run_stack(settings: Settings, ports: TritonPorts, dashboard_port: int, milvus_port: int,
               demo_count: int) -> None:
     logs = settings.home / "logs"
@@ -116,8 +136,10 @@ def run_stack(settings: Settings, ports: TritonPorts, dashboard_port: int, milvu
             settings.milvus_endpoint_file.write_text(milvus_uri)  # other `atelier` commands use it meanwhile
         client = TritonClient(triton.grpc_url)
         ensure_catalog(settings, client, CatalogStore(milvus_uri, settings.collection), demo_csv)
+        ensure_trends(settings, client, TrendStore(milvus_uri, settings.trends_collection))
         env = {"ATELIER_TRITON_URL": triton.grpc_url, "ATELIER_MILVUS_URI": milvus_uri,
-               "ATELIER_COLLECTION": settings.collection, "ATELIER_HOME": str(settings.home)}
+               "ATELIER_COLLECTION": settings.collection, "ATELIER_TRENDS_COLLECTION": settings.trends_collection,
+               "ATELIER_HOME": str(settings.home)}
         dashboard = processes.dashboard(dashboard_port, env, logs / "dashboard.log")
         services.append(dashboard)
         dashboard.start()

@@ -86,3 +86,15 @@ def test_atelier_trends_demo_imports_the_demo_posts_with_labels(triton_server, m
                           timeout=600)  # a LoRA on the catalog and the imported posts
     assert lora.returncode == 0, lora.stderr
     assert Path(lora.stdout.strip()).is_file()
+
+
+def test_atelier_up_imports_the_demo_posts_once(triton, milvus_uri, tmp_path) -> None:
+    from atelier.config import Settings
+    from atelier.stack import ensure_trends
+
+    store = TrendStore(milvus_uri, "trends_up")
+    settings = Settings(home=tmp_path / "home", milvus_uri=milvus_uri)
+    ensure_trends(settings, triton, store)
+    assert store.count() == 122
+    ensure_trends(settings, triton, store)  # the second start finds them
+    assert store.count() == 122
