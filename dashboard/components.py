@@ -14,6 +14,7 @@ from atelier.config import AtelierError
 from atelier.profiles import NO_LEAN, Lean, explain, load_profile_with_taste, profile_names
 from atelier.search import Query
 from dashboard import services
+from ingest.fetch import load_images
 
 COLUMNS = 5
 SHOWN_LABELS = ("sleeve", "neckline", "occasion", "style")  # zero-shot labels the catalog's own columns lack
@@ -47,6 +48,41 @@ def label_filters(values: dict[str, list[str]], key: str) -> dict[str, list[str]
         chosen = {f"label_{name}": st.multiselect(name.capitalize(), values.get(f"label_{name}", []),
                                                   key=f"{key}-label-{name}") for name in SHOWN_LABELS}
     return {name: value for name, value in chosen.items() if value}
+
+
+def _pick(pick_key: str, fields: dict[str, Any]) -> None:
+    st.session_state[pick_key] = fields
+
+
+def catalog_picker(label: str, key: str, button: str, pick_key: str, columns: int = 6) -> None:
+    """A catalog search by text; each of the six results has `button`, which puts that product's fields in
+    st.session_state[pick_key] for take_pick (other pages send products there too)."""
+    text = st.text_input(label, placeholder="a red striped shirt", key=key)
+    if not text.strip():
+        return
+    try:
+        hits = services.catalog_search().search(Query(text=text, top_k=6))
+    except AtelierError as error:
+        st.error(str(error))
+        return
+    grid = st.columns(columns)
+    for index, hit in enumerate(hits):
+        with grid[index % columns]:
+            st.image(hit.fields["image_uri"], width="stretch")
+            st.button(button, key=f"{key}-{hit.id}", width="stretch", on_click=_pick, args=(pick_key, hit.fields))
+
+
+def take_pick(pick_key: str) -> tuple[dict[str, Any], bytes] | None:
+    """The product waiting in st.session_state[pick_key] (image_uri, title, ...) with its image, taken once; None
+    when there is none, or when its image cannot be loaded (the reason shown on the page)."""
+    picked = st.session_state.pop(pick_key, None)
+    if not picked:
+        return None
+    data = load_images([picked["image_uri"]])[0]
+    if isinstance(data, str):
+        st.error(f"cannot load {picked['title']}: {data}")
+        return None
+    return picked, data
 
 
 def closest_products(image_png: bytes, top_k: int = COLUMNS) -> list[Hit]:

@@ -18,7 +18,6 @@ It writes into a Triton model repository:
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from transformers import SegformerConfig, SegformerForSemanticSegmentation, Segf
 
 from atelier.config import AtelierError
 from atelier.diffusion.parsing import MODEL, garment_label_ids
+from export.clip import weights_sha256
 from export.diffusion import PARITY_TOLERANCE, _export_one
 
 FULL_SOURCE = "mattmdjaga/segformer_b2_clothes"
@@ -89,14 +89,6 @@ class Logits(nn.Module):
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return self.model(pixel_values=pixel_values).logits
-
-
-def weights_sha256(model: nn.Module) -> str:
-    digest = hashlib.sha256()
-    for key, tensor in sorted(model.state_dict().items()):
-        digest.update(key.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
 
 
 def _config_pbtxt(labels: int) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,13 +117,10 @@ def _folder_records(folder: Path) -> list[dict[str, Any]]:
     return records
 
 
-def read_catalog(path: Path) -> tuple[list[dict[str, Any]], list[Reject]]:
-    """Validated rows and rejects of a catalog file or image folder. Later duplicates of an id are rejected."""
-    path = Path(path)
-    if not path.exists():
-        raise AtelierError(f"catalog {path} does not exist")
-    found = _folder_records(path) if path.is_dir() else records(path)
-    base = path if path.is_dir() else path.parent
+def validated(found: Iterable[dict[str, Any] | None], normalise: Callable[[dict[str, Any]], dict[str, Any]],
+              kept: Callable[[dict[str, Any]], dict[str, Any]] = dict) -> tuple[list[dict[str, Any]], list[Reject]]:
+    """Each record through `normalise`; one that a reader marked (`__error__`), that `normalise` refuses
+    (ValueError) or whose id an earlier one has becomes a Reject with its number, the reason and `kept(record)`."""
     rows, rejects, seen = [], [], set()
     for number, record in enumerate(found, 1):
         if record is None:
@@ -130,15 +128,26 @@ def read_catalog(path: Path) -> tuple[list[dict[str, Any]], list[Reject]]:
         try:
             if "__error__" in record:
                 raise ValueError(record["__error__"])
-            row = validate(record, base, default_source=path.stem)
+            row = normalise(record)
             if row["id"] in seen:
                 raise ValueError(f"duplicate id {row['id']!r} (an earlier row has it)")
         except ValueError as error:
-            rejects.append(Reject(number, str(error), {k: _clean(v) for k, v in record.items()}))
+            rejects.append(Reject(number, str(error), kept(record)))
             continue
         seen.add(row["id"])
         rows.append(row)
     return rows, rejects
+
+
+def read_catalog(path: Path) -> tuple[list[dict[str, Any]], list[Reject]]:
+    """Validated rows and rejects of a catalog file or image folder. Later duplicates of an id are rejected."""
+    path = Path(path)
+    if not path.exists():
+        raise AtelierError(f"catalog {path} does not exist")
+    found = _folder_records(path) if path.is_dir() else records(path)
+    base = path if path.is_dir() else path.parent
+    return validated(found, lambda record: validate(record, base, default_source=path.stem),
+                     kept=lambda record: {k: _clean(v) for k, v in record.items()})
 
 
 def write_rejects(rejects: list[Reject], path: Path) -> None:

@@ -46,7 +46,7 @@ from typing import Any
 
 from atelier.catalog_store import ID_MAX_LENGTH
 from atelier.config import AtelierError
-from ingest.sources import Reject, records
+from ingest.sources import Reject, records, validated
 
 WRAPPERS = ("data", "posts", "items", "results", "pins", "photos", "orders")
 ID_KEYS = ("id", "pk", "shortcode", "postid", "pinid")
@@ -209,19 +209,4 @@ def read_trend_posts(path: Path, media_root: Path | None = None) -> tuple[list[d
     if not path.is_file():
         raise AtelierError(f"trend export {path} does not exist or is not a file")
     media_root = Path(media_root or path.parent)
-    posts, rejects, seen = [], [], set()
-    for number, record in enumerate(export_records(path), 1):
-        if record is None:
-            continue
-        try:
-            if "__error__" in record:
-                raise ValueError(record["__error__"])
-            post = normalise_post(record, media_root, default_source=path.stem)
-            if post["id"] in seen:
-                raise ValueError(f"duplicate id {post['id']!r} (an earlier row has it)")
-        except ValueError as error:
-            rejects.append(Reject(number, str(error), record))
-            continue
-        seen.add(post["id"])
-        posts.append(post)
-    return posts, rejects
+    return validated(export_records(path), lambda record: normalise_post(record, media_root, default_source=path.stem))

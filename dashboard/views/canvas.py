@@ -11,10 +11,8 @@ from PIL import Image
 
 from atelier.config import AtelierError
 from atelier.images import mask_from_strokes, png_bytes
-from atelier.search import Query
 from dashboard import services
-from dashboard.components import closest_products, product_grid, with_progress
-from ingest.fetch import load_images
+from dashboard.components import catalog_picker, closest_products, product_grid, take_pick, with_progress
 
 CANVAS_SIDE = 448  # the longer side of the canvas on screen; the mask is scaled to the product image
 QUALITY = "product photo, studio lighting, plain background, sharp focus, high detail"
@@ -28,30 +26,11 @@ def push_base(image: bytes, label: str) -> None:
 
 def pick_base() -> None:
     """A product from this page's search, or one sent here by "Edit on canvas" elsewhere."""
-    picked = st.session_state.pop("canvas_pick", None)
-    if picked:
-        data = load_images([picked["image_uri"]])[0]
-        if isinstance(data, bytes):
-            push_base(data, picked["title"])
-        else:
-            st.error(f"cannot load {picked['title']}: {data}")
+    if picked := take_pick("canvas_pick"):
+        fields, data = picked
+        push_base(data, fields["title"])
     with st.expander("Choose a base product", expanded=not st.session_state.canvas_bases):
-        text = st.text_input("Find a product", placeholder="a red striped shirt", key="canvas-search")
-        if text.strip():
-            try:
-                hits = services.catalog_search().search(Query(text=text, top_k=6))
-            except AtelierError as error:
-                st.error(str(error))
-                hits = []
-            for column, hit in zip(st.columns(6), hits):
-                with column:
-                    st.image(hit.fields["image_uri"], width="stretch")
-                    st.button("Use as base", key=f"base-{hit.id}", width="stretch", on_click=pick,
-                              args=(hit.fields["image_uri"], hit.fields["title"]))
-
-
-def pick(image_uri: str, title: str) -> None:
-    st.session_state.canvas_pick = {"image_uri": image_uri, "title": title}
+        catalog_picker("Find a product", "canvas-search", "Use as base", "canvas_pick")
 
 
 def display_size(size: tuple[int, int]) -> tuple[int, int]:

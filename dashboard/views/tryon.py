@@ -17,18 +17,12 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 from atelier.config import AtelierError
 from atelier.diffusion.inputs import GARMENT_TYPES
 from atelier.images import decode_image, mask_from_strokes, png_bytes
-from atelier.search import Query
 from dashboard import services
-from dashboard.components import with_progress
-from ingest.fetch import load_images
+from dashboard.components import catalog_picker, take_pick, with_progress
 
 CANVAS_SIDE = 448  # the longer side of the canvas on screen; the mask is scaled to the photo
 WORN_ON = {"upper": "Upper body", "lower": "Lower body", "overall": "Full body (dresses, jumpsuits)"}
 TYPE_OF_CATEGORY = {"tops": "upper", "outerwear": "upper", "bottoms": "lower", "dresses": "overall"}
-
-
-def pick_garment(image_uri: str, title: str, category: str) -> None:
-    st.session_state.tryon_garment_pick = {"image_uri": image_uri, "title": title, "category": category}
 
 
 def uploaded_image(upload: UploadedFile | None, what: str) -> bytes | None:
@@ -57,31 +51,14 @@ def choose_person() -> tuple[bytes, str] | None:
 def choose_garment() -> dict | None:
     """{"image": bytes, "title": str, "category": str | None}, from an upload, this page's search or Discover."""
     st.subheader("2. Garment")
-    picked = st.session_state.pop("tryon_garment_pick", None)
-    if picked:
-        data = load_images([picked["image_uri"]])[0]
-        if isinstance(data, bytes):
-            st.session_state.tryon_garment = {"image": data, "title": picked["title"],
-                                              "category": picked["category"]}
-        else:
-            st.error(f"cannot load {picked['title']}: {data}")
+    if picked := take_pick("tryon_garment_pick"):
+        fields, data = picked
+        st.session_state.tryon_garment = {"image": data, "title": fields["title"], "category": fields["category"]}
     upload = uploaded_image(st.file_uploader("Upload a garment photo", type=["png", "jpg", "jpeg", "webp"],
                                              key="tryon-garment-upload"), "garment")
     if upload is not None:
         return {"image": upload, "title": "uploaded garment", "category": None}
-    text = st.text_input("…or find one in the catalog", placeholder="a red striped shirt", key="tryon-search")
-    if text.strip():
-        try:
-            hits = services.catalog_search().search(Query(text=text, top_k=6))
-        except AtelierError as error:
-            st.error(str(error))
-            hits = []
-        columns = st.columns(3)
-        for index, hit in enumerate(hits):
-            with columns[index % 3]:
-                st.image(hit.fields["image_uri"], width="stretch")
-                st.button("Use this garment", key=f"garment-{hit.id}", width="stretch", on_click=pick_garment,
-                          args=(hit.fields["image_uri"], hit.fields["title"], hit.fields["category"]))
+    catalog_picker("…or find one in the catalog", "tryon-search", "Use this garment", "tryon_garment_pick", columns=3)
     return st.session_state.get("tryon_garment")
 
 

@@ -4,18 +4,16 @@ with progress, browsed with filters, failures and rejects shown."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from aiohttp import web
 from PIL import Image
-from streamlit.testing.v1 import AppTest
 
 from atelier.images import png_bytes
+from tests.apptest import open_dashboard
 from tests.http_server import serving
 
 pytestmark = pytest.mark.integration
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def product_page(name: str, image: str, category: str, price: str) -> str:
@@ -49,17 +47,9 @@ def shop():
 
 def test_collect_ingest_and_browse(monkeypatch, triton_server, milvus_uri, shop, tmp_path) -> None:
     url, paths = shop
-    monkeypatch.setenv("ATELIER_TRITON_URL", triton_server.grpc_url)
-    monkeypatch.setenv("ATELIER_MILVUS_URI", milvus_uri)
-    monkeypatch.setenv("ATELIER_COLLECTION", "catalog_page")
-    monkeypatch.setenv("ATELIER_HOME", str(tmp_path / "home"))
-    import streamlit as st
-
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    app = AppTest.from_file(str(REPO_ROOT / "dashboard" / "app.py"), default_timeout=180)
-    app.run()
-    app.switch_page("views/catalog.py").run()
+    app = open_dashboard(monkeypatch, {"ATELIER_TRITON_URL": triton_server.grpc_url, "ATELIER_MILVUS_URI": milvus_uri,
+                                       "ATELIER_COLLECTION": "catalog_page", "ATELIER_HOME": str(tmp_path / "home")},
+                         "views/catalog.py")
     assert not app.exception
     assert any("0 of 0 products" in caption.value for caption in app.caption)
 

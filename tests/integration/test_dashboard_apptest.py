@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from atelier.config import REPO_ROOT
+from tests.apptest import open_dashboard
 from tests.conftest import DEMO_COUNT
 
 pytestmark = pytest.mark.integration
@@ -13,15 +13,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def app(monkeypatch, triton_server, milvus_uri, demo_store) -> AppTest:
-    monkeypatch.setenv("ATELIER_TRITON_URL", triton_server.grpc_url)
-    monkeypatch.setenv("ATELIER_MILVUS_URI", milvus_uri)
-    monkeypatch.setenv("ATELIER_COLLECTION", demo_store.collection)
-    import streamlit as st
-
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    app = AppTest.from_file(str(REPO_ROOT / "dashboard" / "app.py"), default_timeout=120)
-    app.run()
+    app = open_dashboard(monkeypatch, {"ATELIER_TRITON_URL": triton_server.grpc_url, "ATELIER_MILVUS_URI": milvus_uri,
+                                       "ATELIER_COLLECTION": demo_store.collection}, timeout=120)
     assert not app.exception
     return app
 

@@ -5,26 +5,17 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from atelier.config import REPO_ROOT
 from atelier.stylist.history import ConversationStore
+from tests.apptest import open_dashboard
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def stylist_app(monkeypatch, triton_server, milvus_uri, demo_store, tmp_path):
-    monkeypatch.setenv("ATELIER_TRITON_URL", triton_server.grpc_url)
-    monkeypatch.setenv("ATELIER_MILVUS_URI", milvus_uri)
-    monkeypatch.setenv("ATELIER_COLLECTION", demo_store.collection)
-    monkeypatch.setenv("ATELIER_STYLIST_DB", str(tmp_path / "stylist.sqlite3"))
-    monkeypatch.delenv("ATELIER_LLM_URL", raising=False)
-    import streamlit as st
-
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    app = AppTest.from_file(str(REPO_ROOT / "dashboard" / "app.py"), default_timeout=180)
-    app.run()
-    app.switch_page("views/stylist.py").run()
+    app = open_dashboard(monkeypatch, {"ATELIER_TRITON_URL": triton_server.grpc_url, "ATELIER_MILVUS_URI": milvus_uri,
+                                       "ATELIER_COLLECTION": demo_store.collection,
+                                       "ATELIER_STYLIST_DB": str(tmp_path / "stylist.sqlite3")}, "views/stylist.py")
     assert not app.exception
     return app, ConversationStore(tmp_path / "stylist.sqlite3")
 

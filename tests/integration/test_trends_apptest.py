@@ -7,11 +7,11 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from atelier.config import REPO_ROOT
 from atelier.demo_trends import FALLING, RISING, write_trend_export
 from atelier.trend_store import TrendStore
 from ingest.labels import ZeroShotLabeler
 from ingest.trends_import import import_trend_posts
+from tests.apptest import open_dashboard
 
 pytestmark = pytest.mark.integration
 
@@ -27,18 +27,9 @@ def trends_collection(triton, milvus_uri, tmp_path_factory) -> str:
 
 
 def open_trends(monkeypatch, triton_server, milvus_uri, demo_store, collection: str, home) -> AppTest:
-    monkeypatch.setenv("ATELIER_TRITON_URL", triton_server.grpc_url)
-    monkeypatch.setenv("ATELIER_MILVUS_URI", milvus_uri)
-    monkeypatch.setenv("ATELIER_COLLECTION", demo_store.collection)
-    monkeypatch.setenv("ATELIER_HOME", str(home))
-    monkeypatch.setenv("ATELIER_TRENDS_COLLECTION", collection)
-    import streamlit as st
-
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    app = AppTest.from_file(str(REPO_ROOT / "dashboard" / "app.py"), default_timeout=180)
-    app.run()
-    app.switch_page("views/trends.py").run()
+    app = open_dashboard(monkeypatch, {"ATELIER_TRITON_URL": triton_server.grpc_url, "ATELIER_MILVUS_URI": milvus_uri,
+                                       "ATELIER_COLLECTION": demo_store.collection, "ATELIER_HOME": str(home),
+                                       "ATELIER_TRENDS_COLLECTION": collection}, "views/trends.py")
     assert not app.exception and not app.error
     return app
 
