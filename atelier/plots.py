@@ -9,14 +9,14 @@ from typing import Any
 
 
 @contextmanager
-def saved_figure(path: Path, ncols: int = 1, figsize: tuple[float, float] = (8, 4)) -> Iterator[Any]:
-    """Yields the axes (an array when ncols > 1); the figure is laid out, saved to `path` and closed."""
+def saved_figure(path: Path, ncols: int = 1, figsize: tuple[float, float] = (8, 4), nrows: int = 1) -> Iterator[Any]:
+    """Yields the axes (an array when there are several); the figure is laid out, saved to `path` and closed."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, ncols, figsize=figsize)
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize)
     try:
         yield axes
         fig.tight_layout()

@@ -58,7 +58,7 @@ GPU_NOTE = ("not run: the full-size measurement (SDXL 1024x1024, 30 steps, fp16)
             "and none was available")
 
 
-def _picture(size: int) -> tuple[bytes, bytes]:
+def product_picture(size: int) -> tuple[bytes, bytes]:
     """A synthetic size x size product shot and a centred rectangular mask, as PNG bytes."""
     image = Image.new("RGB", (size, size), (232, 226, 214))
     ImageDraw.Draw(image).polygon([(0.35 * size, 0.15 * size), (0.65 * size, 0.15 * size),
@@ -70,7 +70,7 @@ def _picture(size: int) -> tuple[bytes, bytes]:
 
 def _requests(kind: str, count: int, steps: int, size: int) -> list[dict[str, Any]]:
     """The named input values of `count` requests, request i with seed i."""
-    image, mask = _picture(size)
+    image, mask = product_picture(size)
     common = {"txt2img": {"prompt": PROMPT, "width": size, "height": size},
               "edit": {"instruction": INSTRUCTION, "image": image},
               "inpaint": {"prompt": PROMPT, "image": image, "mask": mask}}[kind]

@@ -49,12 +49,12 @@ def _fill(store: CatalogStore, vectors: np.ndarray, model: EmbeddingModel, rng: 
     store.client.flush(store.collection)
 
 
-def measure(size: int, dim: int, work: Path) -> dict[str, Any]:
+def measure(store: CatalogStore, size: int, dim: int, query_count: int = QUERIES) -> dict[str, Any]:
+    """Fills `store` (a fresh collection) with `size` random rows and times `query_count` searches in it."""
     rng = np.random.default_rng(size)
     vectors = _unit(rng, size, dim)
-    queries = _unit(rng, QUERIES, dim)
+    queries = _unit(rng, query_count, dim)
     model = EmbeddingModel("bench-random", "0" * 64, dim)
-    store = CatalogStore(str(work / f"bench_{size}.db"), "bench")
     start = time.perf_counter()
     _fill(store, vectors, model, rng)
     fill_s = time.perf_counter() - start
@@ -78,20 +78,23 @@ def measure(size: int, dim: int, work: Path) -> dict[str, Any]:
         np.argpartition(-(vectors @ query), 10)[:10]
         exact_times.append(time.perf_counter() - start)
     result = {
-        "rows": size, "dim": dim, "fill_s": round(fill_s, 1),
-        "milvus_lite_hnsw": _percentiles(plain), "milvus_lite_hnsw_filtered": _percentiles(filtered),
+        "rows": size, "dim": dim, "queries": query_count, "fill_s": round(fill_s, 1),
+        "milvus_hnsw": _percentiles(plain), "milvus_hnsw_filtered": _percentiles(filtered),
         "recall_at_10_vs_exact": round(float(np.mean(recalls)), 4),
         "baseline_numpy_exact": _percentiles(exact_times),
     }
-    result["p50_ratio_vs_numpy_exact"] = round(result["milvus_lite_hnsw"]["p50_ms"]
+    result["p50_ratio_vs_numpy_exact"] = round(result["milvus_hnsw"]["p50_ms"]
                                                / max(result["baseline_numpy_exact"]["p50_ms"], 1e-6), 2)
-    store.client.close()
     return result
 
 
 def run(out: Path, sizes: list[int], dim: int = 128) -> dict[str, Any]:
+    results = []
     with tempfile.TemporaryDirectory() as work:
-        results = [measure(size, dim, Path(work)) for size in tqdm(sizes, desc="bench search")]
+        for size in tqdm(sizes, desc="bench search"):
+            store = CatalogStore(str(Path(work) / f"bench_{size}.db"), "bench")
+            results.append(measure(store, size, dim))
+            store.client.close()
     report = {"benchmark": "search_latency", "queries_per_size": QUERIES, "top_k": 10,
               "machine": {"platform": platform.platform()}, "results": results}
     out.mkdir(parents=True, exist_ok=True)
@@ -101,15 +104,19 @@ def run(out: Path, sizes: list[int], dim: int = 128) -> dict[str, Any]:
 
 
 def _plot(report: dict[str, Any], path: Path) -> None:
-    rows = [r["rows"] for r in report["results"]]
     with saved_figure(path, figsize=(7, 4)) as axis:
-        for key, label in (("milvus_lite_hnsw", "Milvus Lite HNSW"), ("milvus_lite_hnsw_filtered", "HNSW + filter"),
-                           ("baseline_numpy_exact", "numpy exact (baseline)")):
-            axis.plot(rows, [r[key]["p50_ms"] for r in report["results"]], marker="o", label=f"{label} p50")
-            axis.plot(rows, [r[key]["p99_ms"] for r in report["results"]], marker="x", linestyle="--",
-                      label=f"{label} p99")
-        axis.set_xscale("log")
-        axis.set_yscale("log")
-        axis.set_xlabel("rows")
-        axis.set_ylabel("latency (ms)")
-        axis.legend(fontsize=8)
+        draw(axis, report["results"])
+
+
+def draw(axis: Any, results: list[dict[str, Any]]) -> None:
+    """p50 and p99 search latency against collection size, Milvus and the numpy baseline."""
+    rows = [r["rows"] for r in results]
+    for key, label in (("milvus_hnsw", "Milvus HNSW"), ("milvus_hnsw_filtered", "HNSW + filter"),
+                       ("baseline_numpy_exact", "numpy exact (baseline)")):
+        axis.plot(rows, [r[key]["p50_ms"] for r in results], marker="o", label=f"{label} p50")
+        axis.plot(rows, [r[key]["p99_ms"] for r in results], marker="x", linestyle="--", label=f"{label} p99")
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set_xlabel("rows")
+    axis.set_ylabel("search latency, top 10 (ms)")
+    axis.legend(fontsize=7)

@@ -1,0 +1,244 @@
+"""The benchmark suite, against any running Triton (gRPC URL + metrics URL) and Milvus (URI).
+
+    atelier bench [--quick] [--triton-url H:P] [--metrics-url URL] [--milvus-uri URI] [--out DIR]
+        -> DIR/suite.{json,png,md} (suite_quick.* with --quick)
+
+1. Every contract model the server has ready: latency percentiles and throughput over a sweep of
+   concurrency (benchmarks/triton_load.py), with Triton's own queue and compute times per model.
+2. Milvus: search latency and recall@10 against exact search, in fresh scratch collections of
+   random unit vectors of the served embedding's dimension (benchmarks/search_latency.py).
+3. Ingest end to end, against embedding alone (benchmarks/ingest_throughput.py).
+
+Scratch collections are named atelier_bench_* and dropped afterwards; nothing else is written to
+the server. `--quick` is the same suite made small enough for the test suite on a CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import tritonclient.grpc as triton_grpc
+from tqdm import tqdm
+from tritonclient.utils import InferenceServerException
+
+from atelier.catalog_store import CatalogStore
+from atelier.config import AtelierError
+from atelier.plots import saved_figure
+from atelier.triton_client import TritonClient
+from benchmarks import ingest_throughput, search_latency, triton_load
+from benchmarks.generation_latency import product_picture
+from benchmarks.triton_load import CONTRACT_MODELS, GenerationSize
+
+EMBEDDING_MODELS = ("clip_text", "clip_image")
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    name: str = "suite"  # the stem of the files written
+    models: tuple[str, ...] = CONTRACT_MODELS
+    embedding_concurrency: tuple[int, ...] = (1, 4, 16, 64)
+    embedding_requests: int = 256  # per concurrency level
+    generation_concurrency: tuple[int, ...] = (1, 2, 4, 8)  # 8: the generation models' max_batch_size
+    generation_requests: int = 16
+    generation: GenerationSize = GenerationSize()  # the models' defaults: 1024 px, 30 steps for full SDXL
+    search_sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)
+    search_queries: int = 200
+    ingest_products: int = 2000
+
+
+FULL = SuiteConfig()
+QUICK = SuiteConfig(name="suite_quick", embedding_concurrency=(1, 4), embedding_requests=16,
+                    generation_concurrency=(1, 2), generation_requests=4,
+                    generation=GenerationSize(steps=2, side=64), search_sizes=(2000,), search_queries=50,
+                    ingest_products=64)
+
+
+def metrics_url_for(triton_url: str, metrics_port: int = 8002) -> str:
+    """Triton's metrics endpoint on the gRPC URL's host, at Triton's default metrics port."""
+    host = triton_url.rsplit(":", 1)[0] if ":" in triton_url else triton_url
+    return f"http://{host}:{metrics_port}/metrics"
+
+
+def _server(triton_url: str, models: tuple[str, ...]) -> tuple[dict[str, Any], list[str]]:
+    """Triton's name and version, and which of `models` it has ready (health checks: no admin key needed)."""
+    client = triton_grpc.InferenceServerClient(triton_url)
+    try:
+        metadata = client.get_server_metadata(as_json=True)
+        ready = [model for model in models if client.is_model_ready(model)]
+    except InferenceServerException as error:
+        raise AtelierError(f"Triton is not reachable at {triton_url} ({error.message()})") from error
+    finally:
+        client.close()
+    return {"name": metadata.get("name"), "version": metadata.get("version")}, ready
+
+
+def _local_gpus() -> list[str]:
+    if not shutil.which("nvidia-smi"):
+        return []
+    result = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                            text=True, check=False)
+    return [line.strip() for line in result.stdout.splitlines() if line.strip()]
+
+
+def _search(milvus_uri: str, config: SuiteConfig, dim: int) -> list[dict[str, Any]]:
+    results = []
+    for size in tqdm(config.search_sizes, desc="bench milvus", leave=False):
+        store = CatalogStore(milvus_uri, f"atelier_bench_search_{size}")
+        if store.exists():
+            store.drop()
+        try:
+            results.append(search_latency.measure(store, size, dim, config.search_queries))
+        finally:
+            store.drop()
+            store.client.close()
+    return results
+
+
+def run(triton_url: str, metrics_url: str, milvus_uri: str, out: Path, config: SuiteConfig = FULL,
+        command: str = "atelier bench") -> dict[str, Any]:
+    """Runs the suite and writes <out>/<stem>.json, .png and .md; returns the report."""
+    server, ready = _server(triton_url, config.models)
+    if not ready:
+        raise AtelierError(f"none of {', '.join(config.models)} is ready on Triton at {triton_url}")
+    picture, mask = product_picture(config.generation.side or 256)
+    pictures = {"product": picture, "mask": mask}
+    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    models = []
+    for model in tqdm(ready, desc="bench triton"):
+        embedding = model in EMBEDDING_MODELS
+        levels = list(config.embedding_concurrency if embedding else config.generation_concurrency)
+        requests = config.embedding_requests if embedding else config.generation_requests
+        values = triton_load.request_values(model, pictures, config.generation)
+        models.append(triton_load.sweep(triton_url, metrics_url, model, values, levels, requests))
+    dim = TritonClient(triton_url).embedding_model().dim if "clip_image" in ready else 128
+    search = _search(milvus_uri, config, dim)
+    with tempfile.TemporaryDirectory() as work:
+        ingest = (ingest_throughput.measure(triton_url, milvus_uri, config.ingest_products, Path(work))
+                  if "clip_image" in ready and "clip_text" in ready else None)
+    report = {
+        "benchmark": "suite", "command": command, "started": started,
+        "config": asdict(config), "triton": {"url": triton_url, "metrics_url": metrics_url, **server},
+        "milvus_uri": milvus_uri if "://" in milvus_uri else f"Milvus Lite file {Path(milvus_uri).name}",
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "gpus_visible_here": _local_gpus()},
+        "models_not_ready": [m for m in config.models if m not in ready],
+        "models": models, "search": search, "ingest": ingest,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{config.name}.json").write_text(json.dumps(report, indent=2))
+    _plot(report, out / f"{config.name}.png")
+    (out / f"{config.name}.md").write_text(summary(report, f"{config.name}.png"))
+    return report
+
+
+def _plot(report: dict[str, Any], path: Path) -> None:
+    with saved_figure(path, ncols=2, nrows=2, figsize=(13, 9)) as axes:
+        (latency, throughput), (server, search) = axes
+        for entry in report["models"]:
+            levels = entry["levels"]
+            concurrency = [level["concurrency"] for level in levels]
+            line, = latency.plot(concurrency, [level["p50_ms"] for level in levels], marker="o",
+                                 label=f"{entry['model']} p50")
+            latency.plot(concurrency, [level["p99_ms"] for level in levels], linestyle="--", color=line.get_color())
+            throughput.plot(concurrency, [level["throughput_rps"] for level in levels], marker="o",
+                            label=entry["model"])
+        levels = sorted({level["concurrency"] for entry in report["models"] for level in entry["levels"]})
+        for axis, label in ((latency, "latency per request (ms); dashed: p99"), (throughput, "requests per second")):
+            axis.set_xscale("log", base=2)
+            axis.set_xticks(levels, [str(level) for level in levels])
+            axis.set_yscale("log")
+            axis.set_xlabel("concurrent requests (grpc.aio)")
+            axis.set_ylabel(label)
+            axis.legend(fontsize=7)
+        latency.set_title("latency against concurrency")
+        throughput.set_title("throughput against concurrency")
+
+        names = [entry["model"] for entry in report["models"]]
+        top = [entry["levels"][-1]["triton"].get(entry["model"], {}) for entry in report["models"]]
+        queue = [view.get("queue_ms", 0.0) for view in top]
+        compute = [view.get("compute_ms", 0.0) for view in top]
+        server.bar(names, queue, label="queue", color="#d94")
+        server.bar(names, compute, bottom=queue, label="compute", color="#284")
+        server.set_ylabel("ms per request, Triton's metrics")
+        server.set_title("where a request's time goes at the highest concurrency")
+        server.tick_params(axis="x", rotation=20)
+        server.legend(fontsize=8)
+
+        search_latency.draw(search, report["search"])
+        recalls = ", ".join(f"{r['rows']:,}: {r['recall_at_10_vs_exact']:.3f}" for r in report["search"])
+        search.set_title(f"Milvus search (recall@10 vs exact: {recalls})", fontsize=9)
+
+
+def _models_table(report: dict[str, Any]) -> list[str]:
+    lines = ["| model | concurrency | requests | p50 / p90 / p99 (ms) | req/s | × req/s vs lowest | "
+             "Triton queue (ms) | Triton compute (ms) | mean batch |", "|---|---|---|---|---|---|---|---|---|"]
+    for entry in report["models"]:
+        for level in entry["levels"]:
+            view = level["triton"].get(entry["model"], {})
+            lines.append(
+                f"| {entry['model']} | {level['concurrency']} | {level['requests']} | "
+                f"{level['p50_ms']:.1f} / {level['p90_ms']:.1f} / {level['p99_ms']:.1f} | "
+                f"{level['throughput_rps']:.2f} | {level['throughput_vs_lowest']:.2f} | "
+                f"{view.get('queue_ms', float('nan')):.2f} | {view.get('compute_ms', float('nan')):.2f} | "
+                f"{view.get('mean_batch', float('nan')):.2f} |")
+    return lines
+
+
+def _networks_table(report: dict[str, Any]) -> list[str]:
+    lines = ["| model | at concurrency | network | requests | queue (ms) | compute (ms) | mean batch |",
+             "|---|---|---|---|---|---|---|"]
+    for entry in report["models"]:
+        top = entry["levels"][-1]
+        for network, view in top["triton"].items():
+            if network != entry["model"]:
+                lines.append(f"| {entry['model']} | {top['concurrency']} | {network} | {view['requests']} | "
+                             f"{view['queue_ms']:.2f} | {view['compute_ms']:.2f} | {view['mean_batch']:.2f} |")
+    return lines
+
+
+def summary(report: dict[str, Any], png_name: str) -> str:
+    """The report as markdown: what ran where, then one table per part."""
+    machine = report["machine"]
+    lines = [
+        f"# Atelier benchmark suite: {report['config']['name']}", "",
+        f"Command: `{report['command']}`, started {report['started']}.",
+        f"Triton {report['triton']['version']} at {report['triton']['url']}; Milvus: {report['milvus_uri']}.",
+        f"Client machine: {machine['platform']}, {machine['cpus']} CPUs, GPUs visible here: "
+        f"{', '.join(machine['gpus_visible_here']) or 'none'}.", "",
+    ]
+    if report["models_not_ready"]:
+        lines += [f"Not measured (not ready on this server): {', '.join(report['models_not_ready'])}.", ""]
+    lines += ["## Triton models over concurrency", "",
+              "Baseline: the same model at the lowest concurrency, in the same run. Queue and compute are "
+              "Triton's own per-request means from its metrics endpoint.", "", *_models_table(report), "",
+              "Networks the Python (BLS) models called, at the highest concurrency:", "", *_networks_table(report),
+              "", "## Milvus search, top 10", "",
+              "Baseline: exact search with numpy over the same vectors, in the same run.", "",
+              "| rows | dim | fill (s) | p50 / p99 (ms) | filtered p50 / p99 (ms) | recall@10 vs exact | "
+              "numpy exact p50 (ms) | × p50 vs numpy |", "|---|---|---|---|---|---|---|---|"]
+    for r in report["search"]:
+        lines.append(f"| {r['rows']:,} | {r['dim']} | {r['fill_s']} | {r['milvus_hnsw']['p50_ms']:.2f} / "
+                     f"{r['milvus_hnsw']['p99_ms']:.2f} | {r['milvus_hnsw_filtered']['p50_ms']:.2f} / "
+                     f"{r['milvus_hnsw_filtered']['p99_ms']:.2f} | {r['recall_at_10_vs_exact']:.3f} | "
+                     f"{r['baseline_numpy_exact']['p50_ms']:.2f} | {r['p50_ratio_vs_numpy_exact']:.1f} |")
+    ingest = report["ingest"]
+    lines += ["", "## Ingest end to end", ""]
+    if ingest:
+        lines += ["Baseline: embedding the same images alone (clip_image, batch 64), in the same run.", "",
+                  "| products | upserted | rejected | products/s | embedding only/s | × vs embedding only |",
+                  "|---|---|---|---|---|---|",
+                  f"| {ingest['products']} | {ingest['upserted']} | {ingest['rejected']} | "
+                  f"{ingest['products_per_s']} | {ingest['baseline_embed_only_per_s']} | "
+                  f"{ingest['ratio_vs_embed_only']} |"]
+    else:
+        lines.append("Not measured: clip_text and clip_image are not both ready on this server.")
+    lines += ["", f"![suite]({png_name})", ""]
+    return "\n".join(lines)
