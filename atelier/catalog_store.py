@@ -18,7 +18,7 @@ import numpy as np
 from pymilvus import CollectionSchema, DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
-from atelier.config import AtelierError
+from atelier.config import AtelierError, milvus_token_from_env
 from atelier.triton_client import EmbeddingModel
 
 MODEL_PROPERTY = "atelier.embedding_model"
@@ -47,11 +47,12 @@ class Hit:
     fields: dict[str, Any]
 
 
-def connect(uri: str) -> MilvusClient:
+def connect(uri: str, token: str | None = None) -> MilvusClient:
+    """A client for a Milvus Lite file or server; `token` ("user:password") defaults to ATELIER_MILVUS_TOKEN."""
     if "://" not in uri:
         Path(uri).parent.mkdir(parents=True, exist_ok=True)
     try:
-        return MilvusClient(uri)
+        return MilvusClient(uri, token=milvus_token_from_env() if token is None else token)
     except MilvusException as error:
         raise AtelierError(f"cannot open Milvus at {uri}: {error.message}") from error
     except Exception as error:  # connection failures surface as assorted gRPC/OS errors
@@ -89,10 +90,10 @@ class EmbeddingCollection:
     The catalog and the trends collection (atelier/trend_store.py) are two of these.
     """
 
-    def __init__(self, uri: str, collection: str) -> None:
+    def __init__(self, uri: str, collection: str, token: str | None = None) -> None:
         self.uri = uri
         self.collection = collection
-        self.client = connect(uri)
+        self.client = connect(uri, token)
         if self.exists():  # a collection from an earlier server run starts out released
             self.client.load_collection(collection)
 
@@ -153,8 +154,8 @@ class EmbeddingCollection:
 
 
 class CatalogStore(EmbeddingCollection):
-    def __init__(self, uri: str, collection: str = "catalog") -> None:
-        super().__init__(uri, collection)
+    def __init__(self, uri: str, collection: str = "catalog", token: str | None = None) -> None:
+        super().__init__(uri, collection, token)
 
     def is_current(self) -> bool:
         """Whether the collection has every field of this version (those made before the labels and image

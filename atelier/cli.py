@@ -27,6 +27,11 @@ def _ports(args: argparse.Namespace) -> TritonPorts:
 def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
     repository = Path(args.model_repository or settings.model_repository)
     families = args.only or ["clip", "txt2img", "edit", "inpaint", "tryon"]
+    from export.tensorrt import build_engines, restore_onnx_configs
+
+    restored = restore_onnx_configs(repository, families)  # a fresh ONNX export makes old engines stale
+    if restored:
+        print(f"back to ONNX Runtime: {', '.join(restored)}", file=sys.stderr)
     if "clip" in families:
         from export.clip import export_clip, load_clip
         from export.parity import parity_report
@@ -64,20 +69,25 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
             worst = max(record["onnx_vs_torch_max_abs"].values())
             print(f"exported {kind} ({', '.join(record['networks'])}); ONNX Runtime vs PyTorch max abs diff "
                   f"{worst:.1e}", file=sys.stderr)
+    if args.trt:
+        build_engines(repository, families)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
-    from atelier.triton_server import EmbeddedTriton
+    from atelier.triton_server import ADMIN_KEY_HEADER, GRPC_ADMIN_KEY_HEADER, EmbeddedTriton, admin_key
 
     repository = Path(args.model_repository or settings.model_repository)
+    key, key_location = admin_key(settings)
     server = EmbeddedTriton(repository, settings.home / "triton-runtime", _ports(args),
-                            log_path=settings.home / "logs" / "tritonserver.log")
+                            log_path=settings.home / "logs" / "tritonserver.log", admin_key=key)
     signal.signal(signal.SIGTERM, interrupt)
     print(f"starting Triton on {repository} ...", file=sys.stderr)
     try:  # Ctrl-C or SIGTERM at any point, even during start-up, stops the server cleanly
         server.start()
         print(f"Triton ready: HTTP :{args.http_port}, gRPC :{args.grpc_port}, metrics :{args.metrics_port} "
               f"(log {server.log_path}); Ctrl-C stops it", file=sys.stderr)
+        print(f"model control and shared memory need the header {ADMIN_KEY_HEADER} (gRPC: {GRPC_ADMIN_KEY_HEADER}) "
+              f"set to the key in {key_location}", file=sys.stderr)
         signal.pause()
     except KeyboardInterrupt:
         pass
@@ -425,16 +435,50 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> None:
     print(json.dumps(report, indent=None if args.json else 2))
 
 
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(","))
+
+
+def _suite_config(args: argparse.Namespace):
+    from dataclasses import replace
+
+    from benchmarks.suite import FULL, QUICK, GenerationSize
+
+    config = QUICK if args.quick else FULL
+    overrides: dict = {}
+    if args.models:
+        overrides["models"] = tuple(args.models.split(","))
+    if args.concurrency:
+        overrides["embedding_concurrency"] = overrides["generation_concurrency"] = _ints(args.concurrency)
+    if args.requests:
+        overrides["embedding_requests"] = overrides["generation_requests"] = args.requests
+    if args.steps or args.size:
+        overrides["generation"] = GenerationSize(args.steps or config.generation.steps,
+                                                 args.size or config.generation.side)
+    if args.sizes:
+        overrides["search_sizes"] = _ints(args.sizes)
+    if args.ingest_products:
+        overrides["ingest_products"] = args.ingest_products
+    return replace(config, **overrides)
+
+
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> None:
-    from benchmarks import clip_throughput, generation_latency, search_latency
+    from benchmarks import clip_throughput, generation_latency, search_latency, suite
 
     out = Path(args.out)
-    if args.what == "clip":
+    if args.what == "suite":
+        triton_url = args.triton_url or settings.triton_url
+        result = suite.run(triton_url, args.metrics_url or suite.metrics_url_for(triton_url),
+                           args.milvus_uri or settings.milvus_uri, out, _suite_config(args),
+                           command=" ".join(["atelier", *sys.argv[1:]]))
+        print(f"wrote {out / result['config']['name']}.json, .png and .md", file=sys.stderr)
+    elif args.what == "clip":
         result = clip_throughput.run(settings, out, requests=args.requests or 256)
     elif args.what == "generation":
-        result = generation_latency.run(settings, out, requests=args.requests or 24, steps=args.steps, size=args.size)
+        result = generation_latency.run(settings, out, requests=args.requests or 24, steps=args.steps or 20,
+                                        size=args.size or 256)
     else:
-        result = search_latency.run(out, sizes=[int(s) for s in args.sizes.split(",")], dim=args.dim)
+        result = search_latency.run(out, sizes=list(_ints(args.sizes or "10000,100000")), dim=args.dim)
     print(json.dumps(result, indent=2))
 
 
@@ -470,6 +514,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "pre-warps garments with it")
     p.add_argument("--lora", help="LoRA to fuse into the txt2img UNet: hub id, folder or .safetensors file")
     p.add_argument("--lora-scale", type=float, default=1.0)
+    p.add_argument("--trt", action="store_true",
+                   help="after the ONNX export, build fp16 TensorRT engines (model.plan, backend tensorrt) of the "
+                        "exported networks, for NGC Triton on a GPU; needs TensorRT and a GPU, else they stay ONNX "
+                        "(docs/tensorrt.md)")
     p.add_argument("--model-repository")
     p.set_defaults(func=cmd_export)
 
@@ -617,16 +665,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("bench", help="benchmarks: clip throughput and generation latency through Triton, "
-                                     "search latency in Milvus")
-    p.add_argument("what", choices=["clip", "generation", "search"])
+    p = sub.add_parser("bench", help="benchmarks: with no name, the suite against a running Triton and Milvus "
+                                     "(docs/benchmarks.md); clip, generation: through a fresh embedded Triton against "
+                                     "in-process ONNX Runtime; search: Milvus Lite against numpy")
+    p.add_argument("what", nargs="?", default="suite", choices=["suite", "clip", "generation", "search"])
     p.add_argument("--out", default="benchmarks/results")
+    p.add_argument("--quick", action="store_true", help="suite: a small run (two concurrency levels, 2 denoising "
+                                                         "steps at 64 px, 2,000 rows, 64 products), for tests")
+    p.add_argument("--triton-url", help="suite: Triton's gRPC URL (default: $ATELIER_TRITON_URL)")
+    p.add_argument("--metrics-url", help="suite: Triton's metrics endpoint (default: http://<triton "
+                                         "host>:8002/metrics)")
+    p.add_argument("--milvus-uri", help="suite: Milvus URI (default: $ATELIER_MILVUS_URI); scratch collections "
+                                        "atelier_bench_* are made there and dropped")
+    p.add_argument("--models", help="suite: comma-separated contract models (default: all that are ready)")
+    p.add_argument("--concurrency", help="suite: comma-separated concurrency levels for every model (default: "
+                                         "1,4,16,64 for clip, 1,2,4,8 for generation)")
+    p.add_argument("--ingest-products", type=int, help="suite: demo products to ingest (default 2000)")
     p.add_argument("--requests", type=int,
-                   help="clip, generation: requests per measurement (default: clip 256, generation 24)")
-    p.add_argument("--steps", type=int, default=20, help="generation: denoising steps")
-    p.add_argument("--size", type=int, default=256, help="generation: image width and height")
-    p.add_argument("--sizes", default="10000,100000", help="search: collection sizes")
-    p.add_argument("--dim", type=int, default=128, help="search: embedding dimension")
+                   help="clip, generation: requests per measurement (default: clip 256, generation 24); suite: "
+                        "per concurrency level (default: clip 256, generation 16)")
+    p.add_argument("--steps", type=int, help="generation (default 20), suite (default: the model's): denoising steps")
+    p.add_argument("--size", type=int, help="generation (default 256), suite (default: the model's): image side")
+    p.add_argument("--sizes", help="search (default 10000,100000), suite (default 10000,100000,1000000): "
+                                   "collection sizes")
+    p.add_argument("--dim", type=int, default=128, help="search: embedding dimension (the suite uses the served one)")
     p.set_defaults(func=cmd_bench)
     return parser
 

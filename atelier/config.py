@@ -7,6 +7,11 @@
 | ATELIER_TRITON_URL    | localhost:8001   (gRPC)                   |
 | ATELIER_MILVUS_URI    | <home>/milvus/catalog.db (Milvus Lite), or |
 |                       | the server `atelier up` runs for that file |
+| ATELIER_MILVUS_TOKEN  | none; `user:password` for a Milvus server |
+|                       | with authentication on (docs/deploy.md)   |
+| ATELIER_TRITON_ADMIN_KEY | for the embedded Triton's model-control |
+|                       | and shared-memory endpoints; unset: a     |
+|                       | random key kept in <home>/triton-admin-key |
 | ATELIER_COLLECTION    | catalog                                   |
 | ATELIER_TRENDS_COLLECTION | trends (imported social posts)        |
 | ATELIER_MODEL_REPOSITORY | <repo>/model_repository                |
@@ -33,12 +38,20 @@ def _env(name: str, default: str) -> str:
     return value or default
 
 
+def milvus_token_from_env() -> str:
+    """`user:password` for a Milvus server with authentication on; empty for Milvus Lite or an open server."""
+    return _env("ATELIER_MILVUS_TOKEN", "")
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path = field(default_factory=lambda: Path(_env("ATELIER_HOME", str(REPO_ROOT / ".atelier"))))
     profile: str = field(default_factory=lambda: _env("ATELIER_PROFILE", "tiny"))
     triton_url: str = field(default_factory=lambda: _env("ATELIER_TRITON_URL", "localhost:8001"))
     milvus_uri: str = field(default_factory=lambda: _env("ATELIER_MILVUS_URI", ""))
+    # Secrets stay out of repr(), which error reports and logs may print.
+    milvus_token: str = field(default_factory=milvus_token_from_env, repr=False)
+    triton_admin_key: str = field(default_factory=lambda: _env("ATELIER_TRITON_ADMIN_KEY", ""), repr=False)
     collection: str = field(default_factory=lambda: _env("ATELIER_COLLECTION", "catalog"))
     trends_collection: str = field(default_factory=lambda: _env("ATELIER_TRENDS_COLLECTION", "trends"))
     model_repository: Path = field(
@@ -70,6 +83,11 @@ class Settings:
             if port_in_use(int(uri.rsplit(":", 1)[1])):
                 return uri
         return str(self.milvus_lite_file)
+
+    @property
+    def triton_admin_key_file(self) -> Path:
+        """Where the embedded Triton's admin key is kept when ATELIER_TRITON_ADMIN_KEY is unset."""
+        return self.home / "triton-admin-key"
 
     @property
     def stylist_db(self) -> Path:

@@ -24,7 +24,14 @@ from atelier.catalog_store import CatalogStore
 from atelier.config import AtelierError, Settings
 from atelier.trend_store import TrendStore
 from atelier.triton_client import TritonClient
-from atelier.triton_server import EmbeddedTriton, TritonPorts, missing_exports
+from atelier.triton_server import (
+    ADMIN_KEY_HEADER,
+    GRPC_ADMIN_KEY_HEADER,
+    EmbeddedTriton,
+    TritonPorts,
+    admin_key,
+    missing_exports,
+)
 
 
 def say(message: str) -> None:
@@ -121,8 +128,9 @@ def run_stack(settings: Settings, ports: TritonPorts, dashboard_port: int, milvu
     services: list = []
     signal.signal(signal.SIGTERM, processes.interrupt)
     try:
+        key, key_location = admin_key(settings)
         triton = EmbeddedTriton(settings.model_repository, settings.home / "triton-runtime", ports,
-                                log_path=logs / "tritonserver.log")
+                                log_path=logs / "tritonserver.log", admin_key=key)
         say("starting Triton ...")
         services.append(triton)  # listed before starting, so an interrupted start is stopped too
         triton.start()
@@ -135,8 +143,8 @@ def run_stack(settings: Settings, ports: TritonPorts, dashboard_port: int, milvu
             milvus_uri = f"http://127.0.0.1:{milvus_port}"
             settings.milvus_endpoint_file.write_text(milvus_uri)  # other `atelier` commands use it meanwhile
         client = TritonClient(triton.grpc_url)
-        ensure_catalog(settings, client, CatalogStore(milvus_uri, settings.collection), demo_csv)
-        ensure_trends(settings, client, TrendStore(milvus_uri, settings.trends_collection))
+        ensure_catalog(settings, client, CatalogStore(milvus_uri, settings.collection, settings.milvus_token), demo_csv)
+        ensure_trends(settings, client, TrendStore(milvus_uri, settings.trends_collection, settings.milvus_token))
         env = {"ATELIER_TRITON_URL": triton.grpc_url, "ATELIER_MILVUS_URI": milvus_uri,
                "ATELIER_COLLECTION": settings.collection, "ATELIER_TRENDS_COLLECTION": settings.trends_collection,
                "ATELIER_HOME": str(settings.home)}
@@ -144,6 +152,8 @@ def run_stack(settings: Settings, ports: TritonPorts, dashboard_port: int, milvu
         services.append(dashboard)
         dashboard.start()
         say(f"dashboard: http://localhost:{dashboard_port}   (Triton gRPC {triton.grpc_url}, Milvus {milvus_uri})")
+        say(f"Triton's model control and shared memory need the header {ADMIN_KEY_HEADER} (gRPC: "
+            f"{GRPC_ADMIN_KEY_HEADER}) set to the key in {key_location}")
         say("Ctrl-C stops everything")
         while all(service.running() for service in services):
             time.sleep(1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import tritonclient.grpc as triton_grpc
@@ -106,17 +107,18 @@ class TritonClient:
         """The model Triton serves now (asks clip_text with a probe text)."""
         return self.embed_texts(["a product"])[1]
 
-    def models(self) -> list[dict]:
-        """Every model in the repository with its version, state and readiness reason."""
+    def models(self, repository: Path) -> list[dict]:
+        """Whether each model configured in `repository` is ready.
+
+        Triton's repository index would list them, but it shares the model-control endpoints' admin key
+        (atelier/triton_server.py), which clients such as the dashboard do not hold.
+        """
+        names = sorted(config.parent.name for config in Path(repository).glob("*/config.pbtxt"))
         try:
-            index = self._client.get_model_repository_index(as_json=True).get("models", [])
+            return [{"name": name, "state": "READY" if self._client.is_model_ready(name) else "UNAVAILABLE"}
+                    for name in names]
         except InferenceServerException as error:
             raise AtelierError(f"Triton is not reachable at {self.url} ({error.message()})") from error
-        return [
-            {"name": m["name"], "version": m.get("version", ""), "state": m.get("state", ""),
-             "reason": m.get("reason", "")}
-            for m in index
-        ]
 
     def is_ready(self) -> bool:
         try:

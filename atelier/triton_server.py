@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import sys
 import sysconfig
@@ -17,10 +18,55 @@ from pathlib import Path
 
 import tritonclient.http as triton_http
 
-from atelier.config import AtelierError
+from atelier.config import AtelierError, Settings
 from atelier.processes import Service, port_in_use
 
 BACKENDS_SOURCE = Path(__file__).parent / "triton_backends"
+ADMIN_KEY_HEADER = "admin-key"  # HTTP; gRPC clients send it as metadata GRPC_ADMIN_KEY_HEADER (Triton's prefix)
+GRPC_ADMIN_KEY_HEADER = f"triton-grpc-protocol-{ADMIN_KEY_HEADER}"
+# Loading/unloading models and registering shared memory, plus the trace and log settings (which change the
+# server's state). Health, metadata, model config, statistics and inference stay open.
+RESTRICTED_ENDPOINTS = "model-repository,shared-memory,trace,logging"
+ADMIN_KEY_PATTERN = re.compile(r"[A-Za-z0-9._~-]{16,}")  # goes into a flag and an HTTP header as it is
+
+
+def restricted_endpoint_flags(key: str) -> list[str]:
+    """The tritonserver options that admit the restricted endpoints only with the header `admin-key: <key>`.
+
+    docker-compose.yml and deploy/k8s pass the same flags (tests/unit/test_compose.py compares them).
+    """
+    return [f"--grpc-restricted-protocol={RESTRICTED_ENDPOINTS}:{ADMIN_KEY_HEADER}={key}",
+            f"--http-restricted-api={RESTRICTED_ENDPOINTS}:{ADMIN_KEY_HEADER}={key}"]
+
+
+def admin_key(settings: Settings) -> tuple[str, str]:
+    """The embedded server's admin key and where it is kept (for messages).
+
+    ATELIER_TRITON_ADMIN_KEY when set; otherwise a random key made once per home in a file only its owner
+    can read, so `atelier serve` restarts with the same key.
+    """
+    if settings.triton_admin_key:
+        key, where = settings.triton_admin_key, "$ATELIER_TRITON_ADMIN_KEY"
+    else:
+        path = settings.triton_admin_key_file
+        where = str(path)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            staging = path.with_name(f".{path.name}.{os.getpid()}")
+            with os.fdopen(os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
+                file.write(secrets.token_urlsafe(32) + "\n")
+            try:
+                os.link(staging, path)  # never replaces a key another process wrote meanwhile
+            except FileExistsError:
+                pass
+            finally:
+                staging.unlink()
+        if path.stat().st_mode & 0o077:
+            raise AtelierError(f"{path} can be read by other users; run `chmod 600 {path}`")
+        key = path.read_text().strip()
+    if not ADMIN_KEY_PATTERN.fullmatch(key):
+        raise AtelierError(f"the Triton admin key ({where}) must be at least 16 letters, digits or . _ ~ -")
+    return key, where
 
 
 @dataclass(frozen=True)
@@ -75,7 +121,9 @@ class EmbeddedTriton:
     name = "tritonserver"
 
     def __init__(self, repository: Path, runtime_dir: Path, ports: TritonPorts = TritonPorts(),
-                 log_path: Path | None = None) -> None:
+                 log_path: Path | None = None, admin_key: str | None = None) -> None:
+        """`admin_key` opens the restricted endpoints; None makes a random one that only `self.admin_key` knows."""
+        self.admin_key = admin_key or secrets.token_urlsafe(32)
         self.repository = Path(repository).resolve()
         self.runtime_dir = Path(runtime_dir)
         self.ports = ports
@@ -89,6 +137,14 @@ class EmbeddedTriton:
     def _check_can_start(self) -> None:
         if not self.repository.is_dir():
             raise AtelierError(f"model repository {self.repository} does not exist")
+        from export.tensorrt import tensorrt_models
+
+        engines = tensorrt_models(self.repository)
+        if engines:
+            raise AtelierError(
+                f"{', '.join(engines)} are TensorRT engines (`atelier export --trt`), which only NGC Triton on a "
+                "GPU serves (docker-compose.yml); for the embedded server, export those families again without --trt"
+            )
         missing = missing_exports(self.repository)
         if missing:
             raise AtelierError(
@@ -125,6 +181,7 @@ class EmbeddedTriton:
             "--strict-readiness=true",
             "--exit-timeout-secs=10",
             "--log-verbose=0",
+            *restricted_endpoint_flags(self.admin_key),  # visible in `ps` to local users, like any argv
         ]
         client = triton_http.InferenceServerClient(f"localhost:{self.ports.http}")
         self.service = Service("tritonserver", command, self.ports.http, self.log_path, env=env,

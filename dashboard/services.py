@@ -27,12 +27,12 @@ def triton() -> TritonClient:
 
 @st.cache_resource
 def store() -> CatalogStore:
-    return CatalogStore(settings().milvus_uri, settings().collection)
+    return CatalogStore(settings().milvus_uri, settings().collection, settings().milvus_token)
 
 
 @st.cache_resource
 def trend_store() -> TrendStore:
-    return TrendStore(settings().milvus_uri, settings().trends_collection)
+    return TrendStore(settings().milvus_uri, settings().trends_collection, settings().milvus_token)
 
 
 def catalog_search() -> CatalogSearch:

@@ -16,7 +16,7 @@ with triton_column:
     st.subheader("Triton")
     st.caption(f"gRPC {settings.triton_url}")
     try:
-        models = services.triton().models()
+        models = services.triton().models(settings.model_repository)
         ready = sum(model["state"] == "READY" for model in models)
         st.metric("Models ready", f"{ready} / {len(models)}")
         st.dataframe(pd.DataFrame(models), hide_index=True, width="stretch")

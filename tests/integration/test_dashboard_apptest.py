@@ -14,7 +14,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def app(monkeypatch, triton_server, milvus_uri, demo_store) -> AppTest:
     app = open_dashboard(monkeypatch, {"ATELIER_TRITON_URL": triton_server.grpc_url, "ATELIER_MILVUS_URI": milvus_uri,
-                                       "ATELIER_COLLECTION": demo_store.collection}, timeout=120)
+                                       "ATELIER_COLLECTION": demo_store.collection,
+                                       "ATELIER_MODEL_REPOSITORY": str(triton_server.repository)}, timeout=120)
     assert not app.exception
     return app
 
