@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import tritonclient.grpc as triton_grpc
 from tqdm import tqdm
 from tritonclient.utils import InferenceServerException
@@ -39,6 +40,7 @@ from benchmarks.generation_latency import product_picture
 from benchmarks.triton_load import CONTRACT_MODELS, GenerationSize
 
 EMBEDDING_MODELS = ("clip_text", "clip_image")
+PICTURE_SIDE = 256  # the input picture of edit, inpaint and tryon, unless --size
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ def run(triton_url: str, metrics_url: str, milvus_uri: str, out: Path, config: S
     server, ready = _server(triton_url, config.models)
     if not ready:
         raise AtelierError(f"none of {', '.join(config.models)} is ready on Triton at {triton_url}")
-    picture, mask = product_picture(config.generation.side or 256)
+    picture, mask = product_picture(config.generation.side or PICTURE_SIDE)
     pictures = {"product": picture, "mask": mask}
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     models = []
@@ -163,10 +165,12 @@ def _plot(report: dict[str, Any], path: Path) -> None:
 
         names = [entry["model"] for entry in report["models"]]
         top = [entry["levels"][-1]["triton"].get(entry["model"], {}) for entry in report["models"]]
-        queue = [view.get("queue_ms", 0.0) for view in top]
-        compute = [view.get("compute_ms", 0.0) for view in top]
-        server.bar(names, queue, label="queue", color="#d94")
-        server.bar(names, compute, bottom=queue, label="compute", color="#284")
+        x = np.arange(len(names))
+        for offset, key, colour in ((-0.2, "queue_ms", "#d94"), (0.2, "compute_ms", "#284")):
+            server.bar(x + offset, [view.get(key, 0.0) for view in top], 0.4, label=key.removesuffix("_ms"),
+                       color=colour)
+        server.set_xticks(x, names)
+        server.set_yscale("log")
         server.set_ylabel("ms per request, Triton's metrics")
         server.set_title("where a request's time goes at the highest concurrency")
         server.tick_params(axis="x", rotation=20)
@@ -214,6 +218,10 @@ def summary(report: dict[str, Any], png_name: str) -> str:
         f"Client machine: {machine['platform']}, {machine['cpus']} CPUs, GPUs visible here: "
         f"{', '.join(machine['gpus_visible_here']) or 'none'}.", "",
     ]
+    generation = report["config"]["generation"]
+    steps, side = (generation[key] or "the model's default" for key in ("steps", "side"))
+    lines += [f"Generation requests: seed 0; steps: {steps}; txt2img size: {side}; edit, inpaint and tryon: a "
+              f"{generation['side'] or PICTURE_SIDE} px input picture.", ""]
     if report["models_not_ready"]:
         lines += [f"Not measured (not ready on this server): {', '.join(report['models_not_ready'])}.", ""]
     lines += ["## Triton models over concurrency", "",

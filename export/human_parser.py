@@ -8,7 +8,7 @@ tiny: the same architecture from a small SegformerConfig with the same 18 labels
 offline, in seconds on a CPU.
 
 It writes into a Triton model repository:
-  tryon_parser/config.pbtxt       onnxruntime, KIND_CPU (only a repository that exported it serves a parser)
+  tryon_parser/config.pbtxt       onnxruntime, KIND_AUTO (only a repository that exported it serves a parser)
   tryon_parser/1/model.onnx       pixel_values FP32[-1, 3, -1, -1] (normalised) -> logits FP32[-1, 18, -1, -1],
                                   SegFormer's logits at 1/4 of the input's resolution
   tryon_parser/1/parser.json      labels, preprocessing, source, licence, parity figure, weights sha256:
@@ -105,7 +105,7 @@ input [
 output [
   {{ name: "logits" data_type: TYPE_FP32 dims: [ -1, {labels}, -1, -1 ] }}
 ]
-instance_group [ {{ kind: KIND_CPU count: 1 }} ]
+instance_group [ {{ kind: KIND_AUTO count: 1 }} ]  # the GPU where Triton has one (NGC), else the CPU
 """
 
 

@@ -158,7 +158,8 @@ def optimisation_profile(inputs: dict[str, list[int | str]], ranges: dict[str, R
 
 def tensorrt_config(text: str) -> str:
     """The onnxruntime config switched to TensorRT: same tensors and batching, instances on the GPU."""
-    converted = re.sub(r'backend:\s*"onnxruntime"', 'backend: "tensorrt"', text).replace("KIND_CPU", "KIND_GPU")
+    converted = re.sub(r'backend:\s*"onnxruntime"', 'backend: "tensorrt"', text)
+    converted = re.sub(r"KIND_(CPU|AUTO)", "KIND_GPU", converted)
     header = (f"# Switched to TensorRT by `atelier export --trt` (1/model.plan); 1/{RECORD} keeps the onnxruntime\n"
               "# config, which the next `atelier export` of this family puts back.\n")
     config = read_config_text(header + converted)

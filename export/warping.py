@@ -64,7 +64,7 @@ output [
   {{ name: "warped_cloth" data_type: TYPE_FP32 dims: [ -1, 3, {h}, {w} ] }},
   {{ name: "grid" data_type: TYPE_FP32 dims: [ -1, {h}, {w}, 2 ] }}
 ]
-instance_group [ {{ kind: KIND_CPU count: 1 }} ]
+instance_group [ {{ kind: KIND_AUTO count: 1 }} ]  # the GPU where Triton has one (NGC), else the CPU
 """
 
 

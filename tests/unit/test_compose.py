@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tritonclient.grpc import model_config_pb2
 
 from atelier.config import REPO_ROOT
 from atelier.triton_server import restricted_endpoint_flags
+from export.tensorrt import read_config
 
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|KEY", re.IGNORECASE)
@@ -137,3 +139,12 @@ def test_kubernetes_triton_matches_compose(config: dict) -> None:
     assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
     assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+
+
+def test_no_onnx_network_is_pinned_to_the_cpu() -> None:
+    """On NGC Triton with a GPU every network runs there (KIND_AUTO, or Triton's default of one per GPU)."""
+    for path in sorted((REPO_ROOT / "model_repository").glob("*/config.pbtxt")):
+        config = read_config(path)
+        if config.backend == "onnxruntime":
+            kinds = {group.kind for group in config.instance_group}
+            assert kinds <= {model_config_pb2.ModelInstanceGroup.KIND_AUTO}, f"{path.parent.name}: {kinds}"
