@@ -34,6 +34,7 @@ FILTER_FIELDS = ("category", "garment", "color", "pattern", "brand", "source", *
 OUTPUT_FIELDS = [name for name in TEXT_FIELDS if name not in ("row_hash", "image_fingerprint")] + [
     "price", *LABEL_FIELDS, *CONFIDENCE_FIELDS]
 ID_MAX_LENGTH = 128
+SEARCH_EF = 64  # HNSW search breadth: the recall/latency trade-off measured by `atelier bench`
 
 
 class ModelMismatchError(AtelierError):
@@ -227,7 +228,10 @@ class CatalogStore(EmbeddingCollection):
         rows = self.rows(list(FILTER_FIELDS), limit)
         return {name: sorted({row[name] for row in rows if row[name]}) for name in FILTER_FIELDS}
 
-    def search(self, vector: np.ndarray, model: EmbeddingModel, top_k: int = 10, filter_expr: str = "") -> list[Hit]:
+    def search(self, vector: np.ndarray, model: EmbeddingModel, top_k: int = 10, filter_expr: str = "",
+               ef: int = SEARCH_EF) -> list[Hit]:
+        """The `top_k` nearest products; `ef` is HNSW's search breadth (recall against latency, see
+        docs/benchmarks.md)."""
         if not self.exists():
             raise AtelierError(f"collection {self.collection!r} does not exist yet; ingest a catalog first")
         self.check_model(model)
@@ -236,7 +240,7 @@ class CatalogStore(EmbeddingCollection):
         try:
             results = self.client.search(
                 self.collection, [vector.astype(np.float32).tolist()], limit=top_k, filter=filter_expr,
-                output_fields=OUTPUT_FIELDS, search_params={"metric_type": "COSINE", "params": {"ef": max(64, top_k)}},
+                output_fields=OUTPUT_FIELDS, search_params={"metric_type": "COSINE", "params": {"ef": max(ef, top_k)}},
             )
         except MilvusException as error:
             raise AtelierError(f"search failed: {error.message}") from error

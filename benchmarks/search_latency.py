@@ -2,8 +2,9 @@
 
 For each size a fresh collection is filled with random unit vectors and demo-like attributes
 through the same CatalogStore code the product uses. Reported per size: p50/p99 of single-query
-search, unfiltered and with an attribute filter, recall@10 of HNSW against exact search, and the
-baseline measured in the same run: exact brute-force search with numpy over the same vectors.
+search, unfiltered and with an attribute filter, recall@10 of HNSW against exact search (also at
+other search breadths `ef`), and the baseline measured in the same run: exact brute-force search
+with numpy over the same vectors. Fill time includes building and loading the index.
 
     atelier bench search [--sizes 10000,100000] [--dim 128]   -> benchmarks/results/search_latency.{json,png}
 """
@@ -20,11 +21,14 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from atelier.catalog_store import CatalogStore, build_filter
+from atelier.catalog_store import SEARCH_EF, CatalogStore, build_filter
+from atelier.config import AtelierError
 from atelier.plots import saved_figure
 from atelier.triton_client import EmbeddingModel
 
 QUERIES = 200
+EF_SWEEP = (16, 64, 256, 1024)
+EF_SWEEP_QUERIES = 50
 CATEGORIES = ("tops", "dresses", "bottoms", "outerwear")
 COLOURS = ("black", "white", "red", "navy", "sage", "beige")
 
@@ -49,28 +53,58 @@ def _fill(store: CatalogStore, vectors: np.ndarray, model: EmbeddingModel, rng: 
     store.client.flush(store.collection)
 
 
+def _recall(hits: list, nearest: set[str]) -> float:
+    return len(nearest & {hit.id for hit in hits}) / len(nearest)
+
+
+def index_in_use(store: CatalogStore, timeout_s: float = 3600.0) -> None:
+    """Waits for the HNSW index over every row, then reloads the collection so that searches use it.
+
+    Right after a flush Milvus searches the new segments without their index (exactly) until the
+    index is built and loaded: measuring then would mix exact and HNSW searches.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        index = store.client.describe_index(store.collection, "embedding")
+        if index.get("state") == "Finished" and not index.get("pending_index_rows"):
+            break
+        if time.monotonic() > deadline:
+            raise AtelierError(f"the index of {store.collection} was not built within {timeout_s:.0f} s: {index}")
+        time.sleep(0.5)
+    store.client.release_collection(store.collection)
+    store.client.load_collection(store.collection)
+
+
 def measure(store: CatalogStore, size: int, dim: int, query_count: int = QUERIES) -> dict[str, Any]:
-    """Fills `store` (a fresh collection) with `size` random rows and times `query_count` searches in it."""
+    """Fills `store` (a fresh collection) with `size` random rows and times `query_count` searches in it.
+
+    Latency is measured at the product's search breadth (SEARCH_EF); recall@10 against exact search
+    also at the other breadths in EF_SWEEP, on the first EF_SWEEP_QUERIES queries.
+    """
     rng = np.random.default_rng(size)
     vectors = _unit(rng, size, dim)
     queries = _unit(rng, query_count, dim)
     model = EmbeddingModel("bench-random", "0" * 64, dim)
     start = time.perf_counter()
     _fill(store, vectors, model, rng)
+    index_in_use(store)
     fill_s = time.perf_counter() - start
 
-    store.search(queries[0], model, top_k=10)  # loads the index
+    exact = [{f"p{i}" for i in np.argsort(-(vectors @ query))[:10]} for query in queries]
+    store.search(queries[0], model, top_k=10)  # warm-up
     plain, filtered, recalls = [], [], []
     expr = build_filter({"category": ["dresses"], "color": ["red", "navy"]})
-    for query in queries:
+    for query, nearest in zip(queries, exact):
         start = time.perf_counter()
         hits = store.search(query, model, top_k=10)
         plain.append(time.perf_counter() - start)
         start = time.perf_counter()
         store.search(query, model, top_k=10, filter_expr=expr)
         filtered.append(time.perf_counter() - start)
-        exact = np.argsort(-(vectors @ query))[:10]
-        recalls.append(len({f"p{i}" for i in exact} & {h.id for h in hits}) / 10)
+        recalls.append(_recall(hits, nearest))
+    sample = list(zip(queries, exact))[:EF_SWEEP_QUERIES]
+    by_ef = {str(ef): round(float(np.mean([_recall(store.search(query, model, 10, ef=ef), nearest)
+                                           for query, nearest in sample])), 4) for ef in EF_SWEEP}
 
     exact_times = []
     for query in queries:
@@ -78,9 +112,10 @@ def measure(store: CatalogStore, size: int, dim: int, query_count: int = QUERIES
         np.argpartition(-(vectors @ query), 10)[:10]
         exact_times.append(time.perf_counter() - start)
     result = {
-        "rows": size, "dim": dim, "queries": query_count, "fill_s": round(fill_s, 1),
+        "rows": size, "dim": dim, "queries": query_count, "fill_s": round(fill_s, 1), "ef": SEARCH_EF,
         "milvus_hnsw": _percentiles(plain), "milvus_hnsw_filtered": _percentiles(filtered),
         "recall_at_10_vs_exact": round(float(np.mean(recalls)), 4),
+        "recall_at_10_by_ef": by_ef,
         "baseline_numpy_exact": _percentiles(exact_times),
     }
     result["p50_ratio_vs_numpy_exact"] = round(result["milvus_hnsw"]["p50_ms"]

@@ -178,7 +178,7 @@ def _plot(report: dict[str, Any], path: Path) -> None:
 
         search_latency.draw(search, report["search"])
         recalls = ", ".join(f"{r['rows']:,}: {r['recall_at_10_vs_exact']:.3f}" for r in report["search"])
-        search.set_title(f"Milvus search (recall@10 vs exact: {recalls})", fontsize=9)
+        search.set_title(f"Milvus search at ef {search_latency.SEARCH_EF} (recall@10 vs exact: {recalls})", fontsize=9)
 
 
 def _models_table(report: dict[str, Any]) -> list[str]:
@@ -230,12 +230,17 @@ def summary(report: dict[str, Any], png_name: str) -> str:
               "Networks the Python (BLS) models called, at the highest concurrency:", "", *_networks_table(report),
               "", "## Milvus search, top 10", "",
               "Baseline: exact search with numpy over the same vectors, in the same run.", "",
+              f"Latency at the product's search breadth (ef {search_latency.SEARCH_EF}); recall@10 at each ef "
+              f"over the first {search_latency.EF_SWEEP_QUERIES} queries. Fill includes building and loading the "
+              "index.", "",
               "| rows | dim | fill (s) | p50 / p99 (ms) | filtered p50 / p99 (ms) | recall@10 vs exact | "
-              "numpy exact p50 (ms) | × p50 vs numpy |", "|---|---|---|---|---|---|---|---|"]
+              f"recall@10 at ef {' / '.join(map(str, search_latency.EF_SWEEP))} | numpy exact p50 (ms) | "
+              "× p50 vs numpy |", "|---|---|---|---|---|---|---|---|---|"]
     for r in report["search"]:
+        by_ef = " / ".join(f"{recall:.2f}" for recall in r["recall_at_10_by_ef"].values())
         lines.append(f"| {r['rows']:,} | {r['dim']} | {r['fill_s']} | {r['milvus_hnsw']['p50_ms']:.2f} / "
                      f"{r['milvus_hnsw']['p99_ms']:.2f} | {r['milvus_hnsw_filtered']['p50_ms']:.2f} / "
-                     f"{r['milvus_hnsw_filtered']['p99_ms']:.2f} | {r['recall_at_10_vs_exact']:.3f} | "
+                     f"{r['milvus_hnsw_filtered']['p99_ms']:.2f} | {r['recall_at_10_vs_exact']:.3f} | {by_ef} | "
                      f"{r['baseline_numpy_exact']['p50_ms']:.2f} | {r['p50_ratio_vs_numpy_exact']:.1f} |")
     ingest = report["ingest"]
     lines += ["", "## Ingest end to end", ""]

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from pymilvus import MilvusClient
 
 from benchmarks.suite import QUICK
 from benchmarks.triton_load import CONTRACT_MODELS
@@ -64,14 +63,19 @@ def test_search_recall_and_ingest_are_measured_and_scratch_collections_dropped(q
     report = json.loads((quick_run[1] / "suite_quick.json").read_text())
     (search,) = report["search"]
     assert search["rows"] == QUICK.search_sizes[0] and search["queries"] == QUICK.search_queries
-    assert 0.8 <= search["recall_at_10_vs_exact"] <= 1.0  # HNSW at 2,000 rows finds nearly all exact neighbours
+    by_ef = list(search["recall_at_10_by_ef"].values())
+    assert 0 < search["recall_at_10_vs_exact"] <= 1.0
+    assert by_ef[-1] >= 0.95  # at ef 1024 HNSW over 2,000 rows finds nearly every exact neighbour
+    assert all(wider >= narrower - 0.02 for narrower, wider in zip(by_ef, by_ef[1:]))  # a wider search finds more
     assert search["baseline_numpy_exact"]["p50_ms"] > 0
     ingest = report["ingest"]
     assert ingest["upserted"] == ingest["stored"] == QUICK.ingest_products and ingest["rejected"] == 0
     assert ingest["products_per_s"] > 0 and ingest["ratio_vs_embed_only"] > 0
-    client = MilvusClient(milvus_uri)
-    assert not [name for name in client.list_collections() if name.startswith("atelier_bench_")]
-    client.close()
+    # A fresh process: this one's cached connection to the server may have idled out meanwhile.
+    listing = subprocess.run([sys.executable, "-c", "import sys; from pymilvus import MilvusClient; "
+                              "print(' '.join(MilvusClient(sys.argv[1]).list_collections()))", milvus_uri],
+                             capture_output=True, text=True, timeout=120, check=True)
+    assert "atelier_bench_" not in listing.stdout
 
 
 def test_unreachable_triton_is_one_clear_error(tmp_path: Path) -> None:

@@ -125,6 +125,6 @@ def test_atelier_serve_reports_ports_and_stops_cleanly(model_repository, tmp_pat
             break
     assert f"gRPC :{grpc}" in lines[-1] and port_in_use(grpc)
     process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=30) == 0
+    assert process.wait(timeout=60) == 0  # serve gives Triton 30 s to unload its models before killing it
     assert "Triton stopped" in process.stderr.read()
     assert not port_in_use(grpc) and not port_in_use(http)
