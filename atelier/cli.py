@@ -6,6 +6,7 @@ import argparse
 import json
 import signal
 import sys
+import time
 from pathlib import Path
 
 from atelier.config import PROFILES, AtelierError, Settings
@@ -88,7 +89,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
               f"(log {server.log_path}); Ctrl-C stops it", file=sys.stderr)
         print(f"model control and shared memory need the header {ADMIN_KEY_HEADER} (gRPC: {GRPC_ADMIN_KEY_HEADER}) "
               f"set to the key in {key_location}", file=sys.stderr)
-        signal.pause()
+        # Polling rather than signal.pause(): a signal that lands just before pause() would be missed,
+        # and a Triton that dies would go unnoticed.
+        while server.running():
+            time.sleep(0.5)
+        raise AtelierError(f"Triton stopped unexpectedly; see {server.log_path}")
     except KeyboardInterrupt:
         pass
     finally:

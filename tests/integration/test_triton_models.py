@@ -125,6 +125,12 @@ def test_atelier_serve_reports_ports_and_stops_cleanly(model_repository, tmp_pat
             break
     assert f"gRPC :{grpc}" in lines[-1] and port_in_use(grpc)
     process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=60) == 0  # serve gives Triton 30 s to unload its models before killing it
+    try:
+        assert process.wait(timeout=60) == 0  # serve gives Triton 30 s to unload its models before killing it
+    except subprocess.TimeoutExpired:
+        process.kill()
+        log = (tmp_path / "logs" / "tritonserver.log").read_text(errors="replace")[-3000:]
+        pytest.fail(f"serve did not stop within 60 s after SIGINT; its stderr: {process.stderr.read()!r}; "
+                    f"Triton's log ends: {log}")
     assert "Triton stopped" in process.stderr.read()
     assert not port_in_use(grpc) and not port_in_use(http)
