@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import time
 from pathlib import Path
 
 from atelier.config import PROFILES, AtelierError, Settings
 from atelier.diffusion.inputs import GARMENT_TYPES
-from atelier.processes import interrupt
+from atelier.processes import stop_on_signals
 from atelier.triton_server import TritonPorts
 
 
@@ -81,7 +80,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     key, key_location = admin_key(settings)
     server = EmbeddedTriton(repository, settings.home / "triton-runtime", _ports(args),
                             log_path=settings.home / "logs" / "tritonserver.log", admin_key=key)
-    signal.signal(signal.SIGTERM, interrupt)
+    stop_on_signals()
     print(f"starting Triton on {repository} ...", file=sys.stderr)
     try:  # Ctrl-C or SIGTERM at any point, even during start-up, stops the server cleanly
         server.start()

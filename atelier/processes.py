@@ -28,8 +28,15 @@ def free_port() -> int:
 
 
 def interrupt(*_: object) -> None:
-    """A signal handler that stops the foreground command as Ctrl-C does (used for SIGTERM)."""
+    """A signal handler that stops the foreground command as Ctrl-C does."""
     raise KeyboardInterrupt
+
+
+def stop_on_signals() -> None:
+    """SIGINT and SIGTERM stop the command. SIGINT is set explicitly: a process started in the background by
+    a non-interactive shell inherits it ignored, and Python then raises no KeyboardInterrupt for it."""
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, interrupt)
 
 
 class Service:

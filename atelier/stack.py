@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -126,7 +125,7 @@ def run_stack(settings: Settings, ports: TritonPorts, dashboard_port: int, milvu
     demo_csv = write_catalog(settings.demo_catalog_dir, count=demo_count)
     ensure_demo_model(settings, demo_csv)
     services: list = []
-    signal.signal(signal.SIGTERM, processes.interrupt)
+    processes.stop_on_signals()
     try:
         key, key_location = admin_key(settings)
         triton = EmbeddedTriton(settings.model_repository, settings.home / "triton-runtime", ports,
