@@ -107,3 +107,13 @@ def dashboard(port: int, env: dict[str, str], log_path: Path) -> Service:
                "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
                "--browser.gatherUsageStats", "false"]
     return Service("dashboard", command, port, log_path, env=env)
+
+
+def visible_gpus() -> list[str]:
+    """The names of the NVIDIA GPUs this machine shows (`nvidia-smi`); none where it has no driver."""
+    try:
+        result = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                                text=True, timeout=30, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in result.stdout.splitlines() if line.strip()]

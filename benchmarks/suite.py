@@ -18,8 +18,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -34,6 +32,7 @@ from tritonclient.utils import InferenceServerException
 from atelier.catalog_store import CatalogStore
 from atelier.config import AtelierError
 from atelier.plots import saved_figure
+from atelier.processes import visible_gpus
 from atelier.triton_client import TritonClient
 from benchmarks import ingest_throughput, search_latency, triton_load
 from benchmarks.generation_latency import product_picture
@@ -83,14 +82,6 @@ def _server(triton_url: str, models: tuple[str, ...]) -> tuple[dict[str, Any], l
     return {"name": metadata.get("name"), "version": metadata.get("version")}, ready
 
 
-def _local_gpus() -> list[str]:
-    if not shutil.which("nvidia-smi"):
-        return []
-    result = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
-                            text=True, check=False)
-    return [line.strip() for line in result.stdout.splitlines() if line.strip()]
-
-
 def _search(milvus_uri: str, config: SuiteConfig, dim: int) -> list[dict[str, Any]]:
     results = []
     for size in tqdm(config.search_sizes, desc="bench milvus", leave=False):
@@ -121,7 +112,7 @@ def run(triton_url: str, metrics_url: str, milvus_uri: str, out: Path, config: S
         requests = config.embedding_requests if embedding else config.generation_requests
         values = triton_load.request_values(model, pictures, config.generation)
         models.append(triton_load.sweep(triton_url, metrics_url, model, values, levels, requests))
-    dim = TritonClient(triton_url).embedding_model().dim if "clip_image" in ready else 128
+    dim = TritonClient(triton_url).embedding_model().dim if "clip_text" in ready else 128  # asks clip_text
     search = _search(milvus_uri, config, dim)
     with tempfile.TemporaryDirectory() as work:
         ingest = (ingest_throughput.measure(triton_url, milvus_uri, config.ingest_products, Path(work))
@@ -130,7 +121,7 @@ def run(triton_url: str, metrics_url: str, milvus_uri: str, out: Path, config: S
         "benchmark": "suite", "command": command, "started": started,
         "config": asdict(config), "triton": {"url": triton_url, "metrics_url": metrics_url, **server},
         "milvus_uri": milvus_uri if "://" in milvus_uri else f"Milvus Lite file {Path(milvus_uri).name}",
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "gpus_visible_here": _local_gpus()},
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "gpus_visible_here": visible_gpus()},
         "models_not_ready": [m for m in config.models if m not in ready],
         "models": models, "search": search, "ingest": ingest,
     }

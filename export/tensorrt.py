@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
 from atelier.diffusion.inputs import MIN_SIDE
+from atelier.processes import visible_gpus
 
 PIPELINE_PREFIXES = {"txt2img": "sdxl", "edit": "pix2pix", "inpaint": "inpaint", "tryon": "tryon"}  # export.diffusion
 PIPELINE_ROLES = ("text_encoder", "text_encoder_2", "unet", "vae_encoder", "vae_decoder")
@@ -194,15 +194,6 @@ def restore_onnx_configs(repository: Path, families: list[str]) -> list[str]:
     return restored
 
 
-def _gpu_name() -> str | None:
-    try:
-        names = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
-                               text=True, timeout=30, check=True).stdout.splitlines()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return names[0].strip() if names else None
-
-
 def load_builder():
     """(tensorrt module, logger, builder); TensorRTUnavailable without TensorRT 10+ or a GPU it can use."""
     try:
@@ -274,7 +265,7 @@ def build_engines(repository: Path, families: list[str]) -> dict[str, str]:
     except TensorRTUnavailable as reason:
         _say(f"atelier: --trt: {reason}; keeping the ONNX models (backend onnxruntime)")
         return dict.fromkeys(networks, str(reason))
-    ranges, gpu, results = repository_ranges(repository), _gpu_name(), {}
+    ranges, gpu, results = repository_ranges(repository), next(iter(visible_gpus()), None), {}
     for name in networks:
         model_dir = repository / name
         onnx_path = model_dir / "1" / "model.onnx"
