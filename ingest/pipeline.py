@@ -19,7 +19,7 @@ from tqdm import tqdm
 from atelier.catalog_store import CatalogStore
 from atelier.config import AtelierError
 from atelier.images import PICTURE_TOLERANCE, decode_image, fingerprint, same_picture
-from atelier.triton_client import TritonClient
+from atelier.triton_client import EmbeddingModel, TritonClient
 from ingest.fetch import load_images
 from ingest.labels import ZeroShotLabeler, label_fields
 from ingest.sources import Reject, read_catalog, write_rejects
@@ -40,24 +40,28 @@ class IngestReport:
         return {k: v for k, v in asdict(self).items() if k != "rejects"}
 
 
-def embed_batch(triton: TritonClient, rows: list[dict], images: list[bytes], report: IngestReport):
-    """Embed a batch; if Triton refuses it, retry one by one so only the bad images are rejected."""
+def embed_batch(triton: TritonClient, rows: list[dict], images: list[bytes], report: IngestReport,
+                model: EmbeddingModel) -> tuple[list[dict], list[np.ndarray] | np.ndarray]:
+    """Embed a batch with `model`; if Triton refuses it, retry one by one so only the bad images are rejected.
+    Raises if Triton now serves another embedding model (it was re-exported mid-run)."""
     try:
-        embeddings, model = triton.embed_images(images)
-        return rows, embeddings, model
+        embeddings, used = triton.embed_images(images)
+        kept, vectors = rows, embeddings
     except AtelierError:
         if len(rows) == 1:
             raise
-    kept, vectors, model = [], [], None
-    for row, image in zip(rows, images):
-        try:
-            embedding, model = triton.embed_images([image])
-        except AtelierError as error:
-            report.rejects.append(Reject(0, f"image rejected by clip_image: {error}", row))
-            continue
-        kept.append(row)
-        vectors.append(embedding[0])
-    return kept, vectors, model
+        kept, vectors, used = [], [], model
+        for row, image in zip(rows, images):
+            try:
+                embedding, used = triton.embed_images([image])
+            except AtelierError as error:
+                report.rejects.append(Reject(0, f"image rejected by clip_image: {error}", row))
+                continue
+            kept.append(row)
+            vectors.append(embedding[0])
+    if used != model:
+        raise AtelierError(f"Triton's embedding model changed during the run: {model} -> {used}")
+    return kept, vectors
 
 
 class Pictures:
@@ -128,11 +132,8 @@ def ingest_catalog(
                     row["image_fingerprint"] = picture.tobytes().hex()
                     good.append((row, data))
                 if good:
-                    kept, vectors, batch_model = embed_batch(triton, *map(list, zip(*good)), report)
+                    kept, vectors = embed_batch(triton, *map(list, zip(*good)), report, model)
                     if kept:
-                        if batch_model != model:
-                            raise AtelierError(f"Triton's embedding model changed during ingest: {model} -> "
-                                               f"{batch_model}")
                         labels = labeler.label_embeddings(np.asarray(vectors), model)
                         store.upsert([{**row, **label_fields(found)} for row, found in zip(kept, labels)], vectors,
                                      model)

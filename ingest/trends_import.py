@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from atelier.config import AtelierError
 from atelier.trend_store import TEXT_FIELDS, TrendStore
 from atelier.triton_client import TritonClient
 from ingest.fetch import load_images
@@ -65,11 +64,8 @@ def import_trend_posts(
             report.rejects.extend(Reject(0, data, post) for post, data in zip(batch, loaded) if isinstance(data, str))
             good = [(post, data) for post, data in zip(batch, loaded) if isinstance(data, bytes)]
             if good:
-                kept, vectors, batch_model = embed_batch(triton, *map(list, zip(*good)), report)
+                kept, vectors = embed_batch(triton, *map(list, zip(*good)), report, model)
                 if kept:
-                    if batch_model != model:
-                        raise AtelierError(f"Triton's embedding model changed during the import: {model} -> "
-                                           f"{batch_model}")
                     if labeler is not None:
                         labels = labeler.label_embeddings(vectors, model)
                         kept = [{**post, "labels": {name: label["value"] for name, label in post_labels.items()}}
