@@ -48,12 +48,12 @@ class Hit:
     fields: dict[str, Any]
 
 
-def connect(uri: str, token: str | None = None) -> MilvusClient:
-    """A client for a Milvus Lite file or server; `token` ("user:password") defaults to ATELIER_MILVUS_TOKEN."""
+def connect(uri: str) -> MilvusClient:
+    """A client for a Milvus Lite file or server, with ATELIER_MILVUS_TOKEN ("user:password") where it is set."""
     if "://" not in uri:
         Path(uri).parent.mkdir(parents=True, exist_ok=True)
     try:
-        return MilvusClient(uri, token=milvus_token_from_env() if token is None else token)
+        return MilvusClient(uri, token=milvus_token_from_env())
     except MilvusException as error:
         raise AtelierError(f"cannot open Milvus at {uri}: {error.message}") from error
     except Exception as error:  # connection failures surface as assorted gRPC/OS errors
@@ -91,10 +91,10 @@ class EmbeddingCollection:
     The catalog and the trends collection (atelier/trend_store.py) are two of these.
     """
 
-    def __init__(self, uri: str, collection: str, token: str | None = None) -> None:
+    def __init__(self, uri: str, collection: str) -> None:
         self.uri = uri
         self.collection = collection
-        self.client = connect(uri, token)
+        self.client = connect(uri)
         if self.exists():  # a collection from an earlier server run starts out released
             self.client.load_collection(collection)
 
@@ -155,8 +155,8 @@ class EmbeddingCollection:
 
 
 class CatalogStore(EmbeddingCollection):
-    def __init__(self, uri: str, collection: str = "catalog", token: str | None = None) -> None:
-        super().__init__(uri, collection, token)
+    def __init__(self, uri: str, collection: str = "catalog") -> None:
+        super().__init__(uri, collection)
 
     def is_current(self) -> bool:
         """Whether the collection has every field of this version (those made before the labels and image

@@ -74,7 +74,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
-    from atelier.triton_server import ADMIN_KEY_HEADER, GRPC_ADMIN_KEY_HEADER, EmbeddedTriton, admin_key
+    from atelier.triton_server import EmbeddedTriton, admin_key, admin_key_hint
 
     repository = Path(args.model_repository or settings.model_repository)
     key, key_location = admin_key(settings)
@@ -86,8 +86,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
         server.start()
         print(f"Triton ready: HTTP :{args.http_port}, gRPC :{args.grpc_port}, metrics :{args.metrics_port} "
               f"(log {server.log_path}); Ctrl-C stops it", file=sys.stderr)
-        print(f"model control and shared memory need the header {ADMIN_KEY_HEADER} (gRPC: {GRPC_ADMIN_KEY_HEADER}) "
-              f"set to the key in {key_location}", file=sys.stderr)
+        print(admin_key_hint(key_location), file=sys.stderr)
         # Polling rather than signal.pause(): a signal that lands just before pause() would be missed,
         # and a Triton that dies would go unnoticed.
         while server.running():

@@ -50,7 +50,6 @@ class Settings:
     triton_url: str = field(default_factory=lambda: _env("ATELIER_TRITON_URL", "localhost:8001"))
     milvus_uri: str = field(default_factory=lambda: _env("ATELIER_MILVUS_URI", ""))
     # Secrets stay out of repr(), which error reports and logs may print.
-    milvus_token: str = field(default_factory=milvus_token_from_env, repr=False)
     triton_admin_key: str = field(default_factory=lambda: _env("ATELIER_TRITON_ADMIN_KEY", ""), repr=False)
     collection: str = field(default_factory=lambda: _env("ATELIER_COLLECTION", "catalog"))
     trends_collection: str = field(default_factory=lambda: _env("ATELIER_TRENDS_COLLECTION", "trends"))

@@ -24,11 +24,10 @@ from atelier.config import AtelierError, Settings
 from atelier.trend_store import TrendStore
 from atelier.triton_client import TritonClient
 from atelier.triton_server import (
-    ADMIN_KEY_HEADER,
-    GRPC_ADMIN_KEY_HEADER,
     EmbeddedTriton,
     TritonPorts,
     admin_key,
+    admin_key_hint,
     missing_exports,
 )
 
@@ -142,8 +141,8 @@ def run_stack(settings: Settings, ports: TritonPorts, dashboard_port: int, milvu
             milvus_uri = f"http://127.0.0.1:{milvus_port}"
             settings.milvus_endpoint_file.write_text(milvus_uri)  # other `atelier` commands use it meanwhile
         client = TritonClient(triton.grpc_url)
-        ensure_catalog(settings, client, CatalogStore(milvus_uri, settings.collection, settings.milvus_token), demo_csv)
-        ensure_trends(settings, client, TrendStore(milvus_uri, settings.trends_collection, settings.milvus_token))
+        ensure_catalog(settings, client, CatalogStore(milvus_uri, settings.collection), demo_csv)
+        ensure_trends(settings, client, TrendStore(milvus_uri, settings.trends_collection))
         env = {"ATELIER_TRITON_URL": triton.grpc_url, "ATELIER_MILVUS_URI": milvus_uri,
                "ATELIER_COLLECTION": settings.collection, "ATELIER_TRENDS_COLLECTION": settings.trends_collection,
                "ATELIER_HOME": str(settings.home)}
@@ -151,8 +150,7 @@ def run_stack(settings: Settings, ports: TritonPorts, dashboard_port: int, milvu
         services.append(dashboard)
         dashboard.start()
         say(f"dashboard: http://localhost:{dashboard_port}   (Triton gRPC {triton.grpc_url}, Milvus {milvus_uri})")
-        say(f"Triton's model control and shared memory need the header {ADMIN_KEY_HEADER} (gRPC: "
-            f"{GRPC_ADMIN_KEY_HEADER}) set to the key in {key_location}")
+        say(admin_key_hint(key_location))
         say("Ctrl-C stops everything")
         while all(service.running() for service in services):
             time.sleep(1)

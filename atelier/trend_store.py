@@ -39,8 +39,8 @@ def _joined(tags: list[str], limit: int) -> str:
 
 
 class TrendStore(EmbeddingCollection):
-    def __init__(self, uri: str, collection: str = "trends", token: str | None = None) -> None:
-        super().__init__(uri, collection, token)
+    def __init__(self, uri: str, collection: str = "trends") -> None:
+        super().__init__(uri, collection)
 
     def add_fields(self, schema: CollectionSchema) -> None:
         for name, length in TEXT_FIELDS.items():

@@ -69,6 +69,12 @@ def admin_key(settings: Settings) -> tuple[str, str]:
     return key, where
 
 
+def admin_key_hint(where: str) -> str:
+    """What `atelier serve` and `atelier up` print about the key once Triton is up."""
+    return (f"Triton's model control and shared memory need the header {ADMIN_KEY_HEADER} (gRPC: "
+            f"{GRPC_ADMIN_KEY_HEADER}) set to the key in {where}")
+
+
 @dataclass(frozen=True)
 class TritonPorts:
     http: int = 8000

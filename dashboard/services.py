@@ -27,12 +27,12 @@ def triton() -> TritonClient:
 
 @st.cache_resource
 def store() -> CatalogStore:
-    return CatalogStore(settings().milvus_uri, settings().collection, settings().milvus_token)
+    return CatalogStore(settings().milvus_uri, settings().collection)
 
 
 @st.cache_resource
 def trend_store() -> TrendStore:
-    return TrendStore(settings().milvus_uri, settings().trends_collection, settings().milvus_token)
+    return TrendStore(settings().milvus_uri, settings().trends_collection)
 
 
 def catalog_search() -> CatalogSearch:
