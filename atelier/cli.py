@@ -389,6 +389,22 @@ def _train_tryon_network(args: argparse.Namespace, settings: Settings) -> None:
           f"{run.attention}", file=sys.stderr)
 
 
+def _path(text: str | None) -> Path | None:
+    return Path(text) if text else None
+
+
+def _served_checkpoint(args: argparse.Namespace, settings: Settings) -> Path | None:
+    """--checkpoint, else the checkpoint the model repository's CLIP was exported from (the demo's model)."""
+    if args.checkpoint:
+        return Path(args.checkpoint)
+    record = settings.model_repository / "clip_text/1/export.json"
+    checkpoint = json.loads(record.read_text())["build"]["checkpoint"] if record.exists() else None
+    if checkpoint is None:
+        print("the model repository serves no trained CLIP: only the baselines are evaluated "
+              "(pass --checkpoint, or run `atelier up` once)", file=sys.stderr)
+    return _path(checkpoint)
+
+
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> None:
     if args.what == "parity":
         from export.parity import generation_parity_report, parity_report
@@ -400,9 +416,9 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> None:
     elif args.what == "sketch":
         from training.sketch_eval import evaluate_sketch, write_sketch_report
 
-        checkpoint = Path(args.checkpoint) if args.checkpoint else None
-        report = evaluate_sketch(_catalog_or_demo(args.catalog, settings), checkpoint, seed=args.seed,
-                                 profile=settings.profile)
+        report = evaluate_sketch(_catalog_or_demo(args.catalog, settings), _served_checkpoint(args, settings),
+                                 seed=args.seed, profile=settings.profile, baseline=_path(args.baseline),
+                                 baseline_model=args.baseline_model)
         write_sketch_report(report, Path(args.out))
     elif args.what == "labels":
         from training.label_eval import ClipBundleEmbedder, evaluate_labels, write_labels_report
@@ -431,9 +447,9 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> None:
     else:
         from training.evaluate import evaluate_retrieval, write_report
 
-        checkpoint = Path(args.checkpoint) if args.checkpoint else None
-        report = evaluate_retrieval(_catalog_or_demo(args.catalog, settings), checkpoint, seed=args.seed,
-                                    profile=settings.profile)
+        report = evaluate_retrieval(_catalog_or_demo(args.catalog, settings), _served_checkpoint(args, settings),
+                                    seed=args.seed, profile=settings.profile, baseline=_path(args.baseline),
+                                    baseline_model=args.baseline_model)
         write_report(report, Path(args.out))
     print(json.dumps(report, indent=None if args.json else 2))
 
@@ -639,16 +655,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-resume", action="store_true", help="start over instead of resuming from last.pt")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("eval", help="`parity`: PyTorch vs ONNX Runtime vs Triton; `retrieval`: held-out recall; "
-                                    "`sketch`: sketch search recall on pseudo-sketches; `tryon`: SSIM, LPIPS, FID "
+    p = sub.add_parser("eval", help="`parity`: PyTorch vs ONNX Runtime vs Triton; `retrieval`: held-out precision "
+                                    "and recall of typed, image and composed queries; `sketch`: sketch search on "
+                                    "edge maps and hand-drawn strokes; `tryon`: SSIM, LPIPS, FID "
                                     "and KID of the served try-on on a paired VITON-HD-style split; `labels`: "
                                     "zero-shot fashion labels scored against the demo catalog's attributes")
     p.add_argument("what", choices=["parity", "retrieval", "sketch", "tryon", "labels"])
     p.add_argument("--model-repository", help="parity: the repository to check")
     p.add_argument("--no-triton", action="store_true", help="parity: compare PyTorch and ONNX Runtime only")
     p.add_argument("--catalog", help="retrieval, sketch, labels: catalog CSV (default: the demo catalog)")
-    p.add_argument("--checkpoint", help="retrieval, sketch, labels: the trained model (retrieval: beside the "
-                                        "baselines; labels: run in this process instead of the served one)")
+    p.add_argument("--checkpoint", help="retrieval, sketch, labels: the trained model (retrieval, sketch: default "
+                                        "the one the model repository serves; labels: run in this process instead "
+                                        "of the served one)")
+    p.add_argument("--baseline", help="retrieval, sketch: another checkpoint to measure beside it (say, an earlier "
+                                      "recipe's)")
+    p.add_argument("--baseline-model", help="retrieval, sketch: the open_clip config of --baseline, if not the "
+                                            "profile's (atelier-tiny-clip-vit: the tiny model before issue 17)")
     p.add_argument("--seed", type=int, default=0, help="retrieval, sketch: split and augmentation seed; tryon: the "
                                                       "first pair's seed")
     p.add_argument("--out", default="benchmarks/results", help="retrieval, sketch, tryon, labels: where the JSON "

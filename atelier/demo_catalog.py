@@ -29,6 +29,14 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "yellow": (242, 200, 40), "pink": (242, 150, 182), "beige": (216, 196, 160), "brown": (112, 70, 40),
 }
 PATTERNS: tuple[str, ...] = ("solid", "striped", "checked", "polka dot", "floral")
+# What the drawer gives each garment (see SHAPES); bottoms have neither, so they are left out.
+SLEEVES: dict[str, str] = {
+    "t-shirt": "short", "shirt": "long", "hoodie": "long", "sweater": "long", "dress": "sleeveless",
+    "jacket": "long", "coat": "long",
+}
+NECKLINES: dict[str, str] = {
+    "t-shirt": "crew", "shirt": "collar", "hoodie": "hood", "sweater": "crew", "jacket": "v-neck", "coat": "v-neck",
+}
 BRANDS: tuple[str, ...] = (
     "Linden", "Saltmarsh", "Northfold", "Quillon", "Aldermoor", "Vell & Co", "Brumeworth", "Tessaly",
 )
@@ -104,7 +112,7 @@ def _long_sleeved(neck: _Points, hem: float, half_width: float) -> list[tuple[fl
 
 
 _CUFFS = ([(0.911, 0.75), (0.798, 0.77)], _mirror([(0.911, 0.75), (0.798, 0.77)]))
-_SHAPES = {
+SHAPES = {
     "t-shirt": _Shape(
         [[(0.40, 0.14), (0.5, 0.21), (0.60, 0.14), (0.72, 0.18), (0.90, 0.36), (0.80, 0.46), (0.70, 0.38),
           (0.70, 0.88), (0.30, 0.88), (0.30, 0.38), (0.20, 0.46), (0.10, 0.36), (0.28, 0.18)]],
@@ -215,7 +223,7 @@ def draw_product(product: Product, size: int = 128, seed: int = 0) -> Image.Imag
     ink = (40, 40, 48) if _luminance(base) > 150 else (245, 244, 240)  # pattern contrasts with the fabric
     detail = tuple(int(c * 0.55) for c in base) if _luminance(base) > 70 else tuple(c + 80 for c in base)
     accent = COLOURS["red" if product.color == "yellow" else "yellow"]
-    shape = _SHAPES[product.garment]
+    shape = SHAPES[product.garment]
 
     mask = Image.new("L", (big, big), 0)
     draw = ImageDraw.Draw(mask)

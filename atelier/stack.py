@@ -36,10 +36,10 @@ def say(message: str) -> None:
     print(f"[atelier up] {message}", file=sys.stderr, flush=True)
 
 
-def exported_model(repository: Path) -> dict | None:
-    """The embedding model record of the CLIP export in `repository`, if there is one."""
+def exported_clip(repository: Path) -> dict:
+    """The record of the CLIP export in `repository` (empty if there is none)."""
     record = repository / "clip_text/1/export.json"
-    return json.loads(record.read_text())["embedding_model"] if record.exists() else None
+    return json.loads(record.read_text()) if record.exists() else {}
 
 
 def ensure_demo_model(settings: Settings, demo_csv: Path) -> None:
@@ -57,9 +57,15 @@ def ensure_demo_model(settings: Settings, demo_csv: Path) -> None:
 
     bundle = load_clip("tiny", checkpoint=checkpoint)
     # Compared by weights, not by path: a retrained checkpoint (say another --demo-count) keeps its path.
-    if missing_exports(repository) or exported_model(repository) != bundle.embedding_model:
+    exported = exported_clip(repository)
+    if missing_exports(repository) or exported.get("embedding_model") != bundle.embedding_model \
+            or not exported.get("label_accuracy"):
+        from training.label_eval import ClipBundleEmbedder, evaluate_labels, measured_accuracy
+
+        say("measuring its zero-shot labels on the held-out demo products ...")
+        accuracy = measured_accuracy(evaluate_labels(demo_csv, ClipBundleEmbedder(bundle)))
         say("exporting it into the model repository ...")
-        export_clip(bundle, repository)
+        export_clip(bundle, repository, accuracy)
     from export.diffusion import PREFIXES, export_pipelines
 
     missing = missing_exports(repository)

@@ -107,6 +107,13 @@ class TritonClient:
         """The model Triton serves now (asks clip_text with a probe text)."""
         return self.embed_texts(["a product"])[1]
 
+    def label_accuracy(self) -> dict[str, float | None]:
+        """Per zero-shot label attribute, the accuracy measured for the served model (empty: none measured)."""
+        tensor = triton_grpc.InferInput("text", [1, 1], "BYTES")
+        tensor.set_data_from_numpy(np.array([["a product"]], dtype=np.object_))
+        result = self._call("clip_text", [tensor], self.timeout_s)
+        return json.loads(result.as_numpy("model_info")[0][0]).get("label_accuracy", {})
+
     def models(self, repository: Path) -> list[dict]:
         """Whether each model configured in `repository` is ready.
 

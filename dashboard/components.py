@@ -15,9 +15,16 @@ from atelier.profiles import NO_LEAN, Lean, explain, load_profile_with_taste, pr
 from atelier.search import Query
 from dashboard import services
 from ingest.fetch import load_images
+from ingest.labels import TRUSTED_ACCURACY
 
 COLUMNS = 5
-SHOWN_LABELS = ("sleeve", "neckline", "occasion", "style")  # zero-shot labels the catalog's own columns lack
+LABELS = ("sleeve", "neckline", "occasion", "style")  # zero-shot labels the catalog's own columns lack
+
+
+def shown_labels() -> tuple[str, ...]:
+    """The LABELS the served model is measured to read (ingest.labels.trusted_attributes)."""
+    trusted = services.trusted_labels()
+    return tuple(name for name in LABELS if name in trusted)
 
 
 def product_card(hit: Hit) -> None:
@@ -27,7 +34,7 @@ def product_card(hit: Hit) -> None:
     st.markdown(f"**{fields['title']}**")
     st.caption(f"{fields['category']} · {fields['color']} · {fields['pattern']} · "
                f"{fields['brand']} · {fields['price']:.2f}")
-    labels = [f"{name} {fields[f'label_{name}']}" for name in SHOWN_LABELS
+    labels = [f"{name} {fields[f'label_{name}']}" for name in shown_labels()
               if fields.get(f"label_{name}") not in (None, "", "unknown")]
     if labels:
         st.caption("labels: " + " · ".join(labels))
@@ -43,10 +50,14 @@ def product_grid(hits: list[Hit], columns: int = COLUMNS) -> None:
 
 
 def label_filters(values: dict[str, list[str]], key: str) -> dict[str, list[str]]:
-    """Multiselects for the zero-shot fashion labels (ingest/labels.py), in an expander."""
+    """Multiselects for the zero-shot fashion labels (ingest/labels.py) the served model is measured to read."""
+    shown = shown_labels()
     with st.expander("Fashion labels (zero-shot)"):
         chosen = {f"label_{name}": st.multiselect(name.capitalize(), values.get(f"label_{name}", []),
-                                                  key=f"{key}-label-{name}") for name in SHOWN_LABELS}
+                                                  key=f"{key}-label-{name}") for name in shown}
+        if hidden := [name for name in LABELS if name not in shown]:
+            st.caption(f"Not offered: {', '.join(hidden)}. The served model's accuracy on them is unmeasured or "
+                       f"below {TRUSTED_ACCURACY:.0%} (`atelier eval labels`).")
     return {name: value for name, value in chosen.items() if value}
 
 

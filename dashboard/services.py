@@ -44,6 +44,14 @@ def attribute_values() -> dict[str, list[str]]:
     return store().attribute_values()
 
 
+@st.cache_data(ttl=60, show_spinner=False)
+def trusted_labels() -> tuple[str, ...]:
+    """The zero-shot label attributes the served model is measured to read (ingest.labels.trusted_attributes)."""
+    from ingest.labels import trusted_attributes
+
+    return trusted_attributes(triton().label_accuracy())
+
+
 @st.cache_resource
 def stylist() -> Stylist:
     from atelier.stylist.llm import interpreter_from_env

@@ -120,7 +120,8 @@ class TextTower(nn.Module):
 
 
 def sample_inputs(bundle: ClipBundle) -> tuple[torch.Tensor, torch.Tensor]:
-    height, width = bundle.preprocess_cfg["size"]
+    size = bundle.preprocess_cfg["size"]
+    height, width = (size, size) if isinstance(size, int) else size
     pixels = torch.randn(2, 3, height, width, generator=torch.Generator().manual_seed(0))
     tokens = bundle.tokenizer(["a red striped shirt", "linen trousers for a beach wedding"])
     return pixels, tokens
@@ -140,13 +141,19 @@ def _export_onnx(module: nn.Module, example: torch.Tensor, input_name: str, path
         )
 
 
-def export_clip(bundle: ClipBundle, repository: Path) -> dict[str, Any]:
-    """Write the CLIP models into `repository`; returns the embedding model record."""
+def export_clip(
+    bundle: ClipBundle, repository: Path, label_accuracy: dict[str, float | None] | None = None
+) -> dict[str, Any]:
+    """Write the CLIP models into `repository`; returns the embedding model record. `label_accuracy`, the zero-shot
+    label accuracy measured for this model (`training.label_eval.measured_accuracy`), is served with it."""
     if bundle.preprocess_cfg.get("resize_mode", "shortest") not in ("shortest", "squash"):
         raise AtelierError(f"{bundle.name}: resize_mode {bundle.preprocess_cfg['resize_mode']!r} is not supported")
     pixels, tokens = sample_inputs(bundle)
-    _export_onnx(ImageTower(bundle.model), pixels, "pixel_values", repository / "clip_image_encoder/1/model.onnx")
-    _export_onnx(TextTower(bundle.model), tokens, "input_ids", repository / "clip_text_encoder/1/model.onnx")
+    # The wrappers in eval mode: the exporter puts each module back in its mode afterwards, and a wrapper left in
+    # training mode would leave the model's batch norms there too.
+    _export_onnx(ImageTower(bundle.model).eval(), pixels, "pixel_values",
+                 repository / "clip_image_encoder/1/model.onnx")
+    _export_onnx(TextTower(bundle.model).eval(), tokens, "input_ids", repository / "clip_text_encoder/1/model.onnx")
 
     record = bundle.embedding_model
     cfg = bundle.preprocess_cfg
@@ -161,7 +168,7 @@ def export_clip(bundle: ClipBundle, repository: Path) -> dict[str, Any]:
     text_dir, image_dir = repository / "clip_text/1", repository / "clip_image/1"
     common = {"embedding_model": record, "build": bundle.build}
     (image_dir / "export.json").write_text(json.dumps({**common, "preprocess": preprocess}, indent=2))
-    (text_dir / "export.json").write_text(json.dumps(common, indent=2))
+    (text_dir / "export.json").write_text(json.dumps({**common, "label_accuracy": label_accuracy or {}}, indent=2))
     open_clip_config = {"model_cfg": bundle.model_cfg, "preprocess_cfg": cfg}
     (text_dir / "open_clip_config.json").write_text(json.dumps(open_clip_config, indent=2))
     hf_tokenizer = getattr(bundle.tokenizer, "tokenizer", None)

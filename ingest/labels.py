@@ -20,8 +20,13 @@ A derived attribute sums the probabilities of another one's values (category: th
 so a product is never labelled a dress in the category "tops".
 
 A label is {"value", "confidence", "scores"}: the most probable value, its probability, and the probability
-of every value. Below `min_confidence` the value is "unknown" (the scores still show what came first):
-a picture of trousers has no neckline, and when no value fits an attribute its probability spreads out.
+of every value. Below `min_confidence` the value is "unknown" (the scores still show what came first), and
+an attribute that does not apply to the product's labelled category is "unknown" too (`APPLIES_TO`: trousers
+have no neckline).
+
+Which labels a model can be trusted with is measured, not assumed: `atelier eval labels` scores them against
+a catalog's known values, `atelier up` records the figures of the demo's model in its export, and
+`trusted_attributes` names those at TRUSTED_ACCURACY or above; the dashboard shows and filters only those.
 
 Labeling takes image embeddings that were already computed, so ingest labels every product from the
 embeddings it stores, without a second pass over the images.
@@ -66,6 +71,10 @@ LABEL_SET: LabelSet = {
               "sporty": ("sporty", "athleisure"), "romantic": ("romantic", "feminine")},
 }
 DERIVED: Derived = {"category": ("garment", GARMENTS)}
+APPLIES_TO: Mapping[str, tuple[str, ...]] = {  # attribute -> the categories that have it
+    "sleeve": ("tops", "dresses", "outerwear"), "neckline": ("tops", "dresses", "outerwear"),
+}
+TRUSTED_ACCURACY = 0.85
 TEMPLATES: Sequence[str] = (
     "a photo of a {color} {pattern} {garment}", "a product photo of a {color} {pattern} {garment}",
     "a photo of a {sleeve} garment", "a product photo of {sleeve} clothing", "a {sleeve} top",
@@ -183,12 +192,21 @@ class ZeroShotLabeler:
                 confidence = float(scores[best])
                 row[attribute] = {"value": values[best] if confidence >= self.min_confidence else UNKNOWN,
                                   "confidence": confidence, "scores": dict(zip(values, scores.tolist()))}
+        for row in labels:
+            for attribute, categories in APPLIES_TO.items():
+                if attribute in row and "category" in row and row["category"]["value"] not in categories:
+                    row[attribute]["value"] = UNKNOWN
         return labels
 
     def label_images(self, images: list[bytes]) -> list[dict[str, Label]]:
         """Labels of encoded images (PNG/JPEG/WebP bytes), embedded by the embedder's image model."""
         embeddings, model = self.embedder.embed_images(images)
         return self.label_embeddings(embeddings, model)
+
+
+def trusted_attributes(accuracy: Mapping[str, float | None] | None) -> tuple[str, ...]:
+    """The label attributes whose measured accuracy (`atelier eval labels`) is at least TRUSTED_ACCURACY."""
+    return tuple(a for a, value in (accuracy or {}).items() if value is not None and value >= TRUSTED_ACCURACY)
 
 
 def label_fields(labels: dict[str, Label]) -> dict[str, str | float]:

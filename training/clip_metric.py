@@ -1,6 +1,15 @@
-"""CLIP metric learning on a catalog: contrastive training of both towers on its pictures and titles.
+"""CLIP metric learning on a catalog: contrastive training of both towers on its pictures and descriptions.
 
     atelier train clip [--catalog CATALOG_CSV] [--out OUT_DIR] [--epochs N] [--seed N] [--no-resume]
+
+Each batch item is a product seen one of two ways, paired with one way of describing it:
+1. its photo, randomly cropped, flipped and lit (`augment`), or, for `sketch_fraction` of the items, a
+   drawing of its garment as the sketch pad sends it (`sketch_views`: outlines and edge maps of photos);
+2. a description from `training.clip_texts`: the whole product ("navy striped shirt"), or only some of its
+   attributes ("trousers", "navy trousers", "in black", "tops", "long-sleeved clothing"); a drawing is
+   only paired with what a shape shows.
+The loss (`contrastive_loss`) counts every pair whose image shows what the text names as a positive, and
+leans the ranking garment first (`garment_first_share`).
 
 Trains on the train side of :func:`split_catalog` (the held-out side is for evaluation) and writes
 OUT_DIR/clip.pt, which `load_clip(profile, checkpoint=...)` loads. OUT_DIR/last.pt is written every
@@ -12,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import random
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -27,21 +37,26 @@ from torch import nn
 from tqdm import tqdm
 
 from atelier.config import AtelierError
+from atelier.demo_sketches import outline_sketch
+from atelier.sketch import preprocess_sketch, pseudo_sketch
 from export.clip import load_clip
 from training.checkpoints import save_checkpoint
+from training.clip_texts import ATTRIBUTES, FAMILIES, SHAPE_ATTRIBUTES, SKETCH_FAMILIES, attribute_values, descriptions
 
 
 @dataclass
 class TrainConfig:
-    """The defaults train the tiny model on the 2000-product demo catalog in about 4 minutes on 2 CPU cores."""
+    """The defaults train the tiny model on the 2000-product demo catalog in about 7 minutes on 2 CPU cores."""
 
-    epochs: int = 30
+    epochs: int = 40
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 0.1
     seed: int = 0
     hard_negative_fraction: float = 0.5  # share of each batch drawn from one category (hard negatives)
-    partial_text_fraction: float = 0.25  # share of texts naming only some attributes (see partial_texts)
+    sketch_fraction: float = 0.25  # share of each batch shown as a drawing of the garment instead of its photo
+    garment_first_share: float = 0.1  # of each target, for products of the named garment that miss the rest
+    sketches_per_garment: int = 64  # drawings per garment (half outlines, half photo edge maps), drawn once
     warmup_epochs: int = 1
     checkpoint_every: int = 1  # epochs
 
@@ -54,33 +69,6 @@ def split_catalog(
     held_ids = set(np.random.default_rng(seed).permutation(ids)[: round(holdout_fraction * len(ids))])
     held = frame["id"].isin(held_ids)
     return frame[~held].reset_index(drop=True), frame[held].reset_index(drop=True)
-
-
-ATTRIBUTES = ("garment", "color", "pattern")  # what a picture shows, and so what tells products apart
-_PATTERN_NOUNS = {"striped": "stripes", "checked": "checks", "polka dot": "polka dots", "floral": "a floral print"}
-
-
-def product_texts(row: Any) -> list[str]:
-    """Ways to describe a product (a CSV row: a pandas row or namedtuple); training samples one per step."""
-    garment, colour, pattern = row.garment, row.color, row.pattern
-    if pattern == "solid":
-        texts = [f"{colour} {garment}", f"plain {colour} {garment}", f"a {garment} in {colour}",
-                 f"{garment}, {colour}, plain"]
-    else:
-        texts = [f"{colour} {pattern} {garment}", f"{pattern} {colour} {garment}",
-                 f"a {garment} in {colour} with {_PATTERN_NOUNS.get(pattern, pattern)}",
-                 f"{garment}, {colour}, {pattern}"]
-    return list(dict.fromkeys([*texts, row.title]))
-
-
-def partial_texts(row: Any) -> list[tuple[str, tuple[bool, bool, bool]]]:
-    """Descriptions naming only some attributes, each with which of (garment, colour, pattern) it names.
-
-    They teach the towers that the attributes add up, which composed queries (a picture plus "a coat") rely
-    on: on the demo catalog they lift held-out composed recall@10 at image weight 0.5 from about 0.7 to 0.96.
-    """
-    look = f"{row.color} item" if row.pattern == "solid" else f"{row.color} {row.pattern} item"
-    return [(f"a {row.garment}", (True, False, False)), (f"a {look}", (False, True, True))]
 
 
 def hard_negative_batches(
@@ -132,29 +120,74 @@ def augment(images: torch.Tensor, size: tuple[int, int], generator: torch.Genera
 
 def contrastive_loss(
     image_features: torch.Tensor, text_features: torch.Tensor, logit_scale: torch.Tensor,
-    attributes: torch.Tensor, named: torch.Tensor,
+    attributes: torch.Tensor, named: torch.Tensor, shown: torch.Tensor | None = None, first_share: float = 0.0,
 ) -> torch.Tensor:
-    """CLIP's symmetric InfoNCE, where image i and text j are a positive pair whenever i has every attribute
-    that text j names. Row k of `attributes` (ids, one column per attribute) describes the product behind
-    image k and text k; row k of `named` says which of them text k names.
+    """CLIP's symmetric InfoNCE, where image i and text j are a positive pair whenever i shows every attribute
+    that text j names, with the same value. Row k of `attributes` (ids, one column per attribute) describes
+    the product behind image k and text k; row k of `named` says which of them text k names, and row k of
+    `shown` which of them image k shows (all, unless given: a sketch shows no colour).
 
     Two products can share garment, colour and pattern and differ only in brand, which the picture does not
     show: calling the other one's text a negative would ask the model to tell apart what it cannot see. Nor
     is "a coat" wrong for any coat in the batch. So the targets spread evenly over all positives; when every
     text names everything and no two products look alike, this is open_clip's ClipLoss exactly.
+
+    A shopper who asks for "navy trousers" would rather see beige trousers than a navy shirt: `first_share` of
+    each target goes to the pairs that are no positive but match on the first attribute column (the garment)
+    where the text names it, so that those rank above the ones that match on the others only.
     """
+    shown = torch.ones_like(named) if shown is None else shown
     logits = logit_scale * image_features @ text_features.T
-    positives = ((attributes[:, None, :] == attributes[None, :, :]) | ~named[None, :, :]).all(-1).float()
-    image_to_text = positives / positives.sum(1, keepdim=True)
-    text_to_image = positives.T / positives.T.sum(1, keepdim=True)
-    return (F.cross_entropy(logits, image_to_text) + F.cross_entropy(logits.T, text_to_image)) / 2
+    same = (attributes[:, None, :] == attributes[None, :, :]) & shown[:, None, :]
+    positives = (same | ~named[None, :, :]).all(-1).float()
+    nearly = (same[..., 0] & named[None, :, 0]).float() * (1 - positives)
+    return (F.cross_entropy(logits, _targets(positives, nearly, first_share))
+            + F.cross_entropy(logits.T, _targets(positives.T, nearly.T, first_share))) / 2
+
+
+def _targets(positives: torch.Tensor, nearly: torch.Tensor, share: float) -> torch.Tensor:
+    """Rows that spread 1 - `share` over their positives and `share` over their near misses (all to the
+    positives where a row has no near miss)."""
+    misses = nearly.sum(1, keepdim=True)
+    spread = positives / positives.sum(1, keepdim=True)
+    return torch.where(misses > 0, (1 - share) * spread + share * nearly / misses.clamp_min(1), spread)
+
+
+def _square(image: Image.Image, side: int) -> torch.Tensor:
+    """The picture center-cropped square at `side` px, as the eval transform would (resize shortest, crop)."""
+    square = ImageOps.fit(image.convert("RGB"), (side, side), Image.Resampling.BICUBIC)
+    return torch.from_numpy(np.asarray(square).copy()).permute(2, 0, 1)
 
 
 def _decode(path: Path, side: int) -> torch.Tensor:
-    """The picture center-cropped square at `side` px, as the eval transform would (resize shortest, crop)."""
     with Image.open(path) as image:
-        square = ImageOps.fit(image.convert("RGB"), (side, side), Image.Resampling.BICUBIC)
-    return torch.from_numpy(np.asarray(square).copy()).permute(2, 0, 1)
+        return _square(image, side)
+
+
+def sketch_views(frame: pd.DataFrame, base: Path, per_garment: int, side: int, seed: int) -> dict[str, torch.Tensor]:
+    """Per garment, drawings as the sketch pad sends them (`preprocess_sketch`) at `side` px: half outline
+    drawings (`outline_sketch`), half edge maps of the catalog's own photos of that garment (`pseudo_sketch`)."""
+    rng = random.Random(seed)
+    views = {}
+    for garment, rows in frame.groupby("garment"):
+        photos = [base / path for path in rows["image"].iloc[: per_garment // 2]]
+        drawings = [outline_sketch(str(garment), rng) for _ in range(per_garment - len(photos))]
+        drawings += [pseudo_sketch(Image.open(path)) for path in photos]
+        views[str(garment)] = torch.stack([_square(preprocess_sketch(drawing), side) for drawing in drawings])
+    return views
+
+
+def _sketch_view(views: torch.Tensor, pick: float, generator: torch.Generator) -> torch.Tensor:
+    """One of a garment's drawings, mirrored half of the time, in [0, 1]."""
+    view = views[int(pick * len(views))].float() / 255
+    return view.flip(-1) if torch.rand(1, generator=generator).item() < 0.5 else view
+
+
+def _family(texts: dict[str, torch.Tensor], sketch: bool, choice: float) -> str:
+    """A description family the view can be paired with, drawn by FAMILIES' shares (`choice` in [0, 1))."""
+    allowed = [f for f in texts if f in SKETCH_FAMILIES] if sketch else list(texts)
+    shares = np.cumsum([FAMILIES[f][1] for f in allowed])
+    return allowed[min(int(np.searchsorted(shares, choice * shares[-1], side="right")), len(allowed) - 1)]
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -194,11 +227,14 @@ def train_clip(
 
     # Everything in memory once: pictures at twice the model's input size leave room for the random crops.
     images = torch.stack([_decode(catalog_csv.parent / path, 2 * max(size)) for path in train["image"]])
+    sketches = sketch_views(train, catalog_csv.parent, config.sketches_per_garment, max(size), config.seed)
     rows = list(train.itertuples())
-    texts = [bundle.tokenizer(product_texts(row)) for row in rows]
-    partials = [bundle.tokenizer([text for text, _ in partial_texts(row)]) for row in rows]
-    partial_named = [torch.tensor([named for _, named in partial_texts(row)]) for row in rows]
-    attributes = torch.stack([torch.from_numpy(pd.factorize(train[name])[0]) for name in ATTRIBUTES], dim=1)
+    garments = train["garment"].tolist()
+    texts = [{family: bundle.tokenizer(phrases) for family, phrases in descriptions(row).items()} for row in rows]
+    values = pd.DataFrame([attribute_values(row) for row in rows], columns=ATTRIBUTES)
+    attributes = torch.stack([torch.from_numpy(pd.factorize(values[name])[0]) for name in ATTRIBUTES], dim=1)
+    names = {family: torch.tensor([a in named for a in ATTRIBUTES]) for family, (named, _) in FAMILIES.items()}
+    shows_shape = torch.tensor([a in SHAPE_ATTRIBUTES for a in ATTRIBUTES])
     categories = train["category"].tolist()
 
     steps_per_epoch = len(train) // config.batch_size
@@ -243,19 +279,20 @@ def train_clip(
             bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", disable=not progress)
             for batch in bar:
                 index = torch.tensor(batch)
-                pixels = (augment(images[index], size, generator) - mean) / std
-                tokens, named = [], []
-                for i, (kind, pick) in zip(batch, torch.rand(len(batch), 2, generator=generator).tolist()):
-                    if kind < config.partial_text_fraction:
-                        j = int(pick * len(partials[i]))
-                        tokens.append(partials[i][j])
-                        named.append(partial_named[i][j])
-                    else:
-                        tokens.append(texts[i][int(pick * len(texts[i]))])
-                        named.append(torch.ones(len(ATTRIBUTES), dtype=torch.bool))
+                draws = torch.rand(len(batch), 4, generator=generator).tolist()  # view, drawing, family, phrasing
+                is_sketch = [draw < config.sketch_fraction for draw, *_ in draws]
+                photos = (augment(images[index], size, generator) - mean) / std
+                pixels = torch.stack([
+                    (_sketch_view(sketches[garments[i]], pick, generator) - mean) / std if sketch else photo
+                    for i, photo, sketch, (_, pick, _, _) in zip(batch, photos, is_sketch, draws)])
+                families = [_family(texts[i], sketch, draw[2]) for i, sketch, draw in zip(batch, is_sketch, draws)]
+                tokens = [texts[i][family][int(draw[3] * len(texts[i][family]))]
+                          for i, family, draw in zip(batch, families, draws)]
+                shown = torch.stack([shows_shape if sketch else torch.ones_like(shows_shape) for sketch in is_sketch])
                 loss = contrastive_loss(
                     model.encode_image(pixels, normalize=True), model.encode_text(torch.stack(tokens), normalize=True),
-                    model.logit_scale.exp(), attributes[index], torch.stack(named))
+                    model.logit_scale.exp(), attributes[index], torch.stack([names[f] for f in families]), shown,
+                    config.garment_first_share)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -1,74 +1,96 @@
 """Sketch search on a catalog's held-out split: `atelier eval sketch`.
 
-Each held-out product's photo becomes a pseudo-sketch (its edges, atelier.sketch.pseudo_sketch),
-which is the query; the gallery is the held-out photos. Two relevance levels: the very product
-("product") and any product of the same garment ("garment": a sketch shows a shape, not a
-colour). Query variants, measured in one run with the same model:
+The gallery is the held-out photos. Each held-out product gives queries of three kinds, each prepared as the
+sketch pad's drawings are (`atelier.sketch.preprocess_sketch`: crop to the ink, centre, stroke width):
 
-- raw: the pseudo-sketch as it is
-- preprocessed: after atelier.sketch.preprocess_sketch (crop, centre, stroke width, contrast)
-- raw + caption: the seed approach, the sketch's embedding averaged with its caption's text
-  embedding ("sage striped hoodie")
-- preprocessed + caption
+- edge map: the photo's own edges (`atelier.sketch.pseudo_sketch`);
+- hand: the product's garment drawn like a person draws with a mouse (`atelier.demo_sketches.hand_sketch`:
+  wobbly, gapped strokes of any width, off-centre at any size). Training never sees these strokes: it draws
+  straight outlines and edge maps;
+- hand + colour: the hand drawing with the product's colour word ("red"), normalize(0.5 sketch + 0.5 text),
+  as the Sketch page does with its slider in the middle.
+
+A sketch shows a shape, so a hit is the same garment: precision@10 is the share of the top 10 of the query's
+garment (and, with a colour word, the share of its colour, against the share the best ranking could reach,
+as in `training.evaluate`). Models in the same run: the trained model, optionally a baseline checkpoint, the
+untrained model and the grey-level histogram (images only).
 """
 
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from atelier.demo_sketches import hand_sketch
 from atelier.plots import saved_figure
 from atelier.sketch import preprocess_sketch, pseudo_sketch
 from export.clip import load_clip
 from training.clip_metric import split_catalog
-from training.evaluate import ClipEmbedder, Split, _first_relevant_ranks, _order, _recalls, describe
+from training.evaluate import TOP_K, ClipEmbedder, HistogramEmbedder, Split, _order, _precision, precision_report
 
-VARIANTS = ("raw", "preprocessed", "raw + caption", "preprocessed + caption")
+VARIANTS = ("edge map", "hand", "hand + colour")
 
 
 def _normalize(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-def evaluate_sketch(catalog_csv: Path, checkpoint: Path | None, holdout_fraction: float = 0.2, seed: int = 0,
-                    profile: str = "tiny") -> dict[str, Any]:
-    _, held_out_frame = split_catalog(pd.read_csv(catalog_csv), holdout_fraction, seed)
-    held_out = Split.load(held_out_frame, catalog_csv.parent)
-    embedder = ClipEmbedder(load_clip(profile, checkpoint=checkpoint))
+def _scores(orders: np.ndarray, frame: pd.DataFrame, named: tuple[str, ...]) -> dict[str, Any]:
+    return precision_report([_precision(order, frame, {a: row[a] for a in named})
+                             for order, (_, row) in zip(orders, frame.iterrows())])
+
+
+def evaluate_embedder(embedder: Any, held_out: Split, seed: int) -> dict[str, Any]:
+    frame = held_out.frame
+    rng = random.Random(seed)
+    edge_maps = [preprocess_sketch(pseudo_sketch(photo)) for photo in held_out.images]
+    hands = [preprocess_sketch(hand_sketch(garment, rng)) for garment in frame["garment"]]
+    clip = isinstance(embedder, ClipEmbedder)
     gallery = embedder.images(held_out.images)
-    sketches = [pseudo_sketch(photo) for photo in held_out.images]
-    raw = embedder.images(sketches)
-    preprocessed = embedder.images([preprocess_sketch(sketch) for sketch in sketches])
-    captions = embedder.texts([describe(r.color, r.pattern, r.garment) for r in held_out.frame.itertuples()])
-    queries = {"raw": raw, "preprocessed": preprocessed, "raw + caption": _normalize(raw + captions),
-               "preprocessed + caption": _normalize(preprocessed + captions)}
-    garments = held_out.frame["garment"].to_numpy()
-    relevance = {"product": [{i} for i in range(len(garments))],
-                 "garment": [set(np.flatnonzero(garments == g)) for g in garments]}
-    results = {
-        variant: {level: _recalls(_first_relevant_ranks(_order(vectors, gallery, cosine=True), relevant))
-                  for level, relevant in relevance.items()}
-        for variant, vectors in queries.items()
-    }
-    return {"catalog": str(catalog_csv), "held_out_products": len(garments), "seed": seed,
-            "checkpoint": str(checkpoint) if checkpoint else None, "model": embedder.name, "variants": results}
+    queries = {"edge map": embedder.images(edge_maps), "hand": embedder.images(hands)}
+    report = {name: _scores(_order(vectors, gallery, clip), frame, ("garment",)) for name, vectors in queries.items()}
+    if clip:
+        colours = embedder.texts(list(frame["color"]))
+        fused = _normalize(0.5 * queries["hand"] + 0.5 * colours)
+        report["hand + colour"] = _scores(_order(fused, gallery, True), frame, ("garment", "color"))
+    return report
+
+
+def evaluate_sketch(catalog_csv: Path, checkpoint: Path | None, holdout_fraction: float = 0.2, seed: int = 0,
+                    profile: str = "tiny", baseline: Path | None = None,
+                    baseline_model: str | None = None) -> dict[str, Any]:
+    _, held_out_frame = split_catalog(pd.read_csv(catalog_csv, dtype=str, keep_default_na=False),
+                                      holdout_fraction, seed)
+    held_out = Split.load(held_out_frame, catalog_csv.parent)
+    models: dict[str, Any] = {"grey_histogram": HistogramEmbedder(), "untrained": ClipEmbedder(load_clip(profile))}
+    if baseline is not None:
+        models["baseline"] = ClipEmbedder(load_clip(profile, baseline_model, baseline), "baseline")
+    if checkpoint is not None:
+        models["trained"] = ClipEmbedder(load_clip(profile, checkpoint=checkpoint))
+    return {"catalog": str(catalog_csv), "held_out_products": len(held_out.frame), "seed": seed,
+            "checkpoint": str(checkpoint) if checkpoint else None, "baseline": str(baseline) if baseline else None,
+            "models": {name: evaluate_embedder(embedder, held_out, seed) for name, embedder in models.items()}}
 
 
 def write_sketch_report(report: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "sketch.json").write_text(json.dumps(report, indent=2))
-    bars = [("product", "recall@10", "same product R@10"), ("garment", "recall@1", "same garment R@1"),
-            ("garment", "recall@5", "same garment R@5")]
-    width = 0.8 / len(VARIANTS)
+    bars = [("edge map", "garment"), ("hand", "garment"), ("hand + colour", "garment"), ("hand + colour", "color")]
+    names = list(report["models"])
+    width = 0.8 / len(names)
     with saved_figure(out / "sketch.png") as axis:
-        for n, variant in enumerate(VARIANTS):
-            values = [report["variants"][variant][level][metric] for level, metric, _ in bars]
-            axis.bar(np.arange(len(bars)) + n * width, values, width, label=variant)
-        axis.set_xticks(np.arange(len(bars)) + width * (len(VARIANTS) - 1) / 2, [label for *_, label in bars])
+        for n, name in enumerate(names):
+            model = report["models"][name]
+            values = [model.get(variant, {}).get(f"precision@{TOP_K}", {}).get(attribute, 0.0)
+                      for variant, attribute in bars]
+            axis.bar(np.arange(len(bars)) + n * width, values, width, label=name)
+        axis.set_xticks(np.arange(len(bars)) + width * (len(names) - 1) / 2,
+                        [f"{variant}: {attribute}" for variant, attribute in bars])
         axis.set_ylim(0, 1)
-        axis.set_ylabel(f"recall, {report['held_out_products']} held-out pseudo-sketches")
+        axis.set_ylabel(f"precision@{TOP_K}, {report['held_out_products']} held-out products")
         axis.legend()

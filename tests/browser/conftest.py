@@ -9,6 +9,9 @@ import pytest
 from playwright.sync_api import Page
 
 from atelier import processes
+from atelier.catalog_store import CatalogStore
+from atelier.triton_client import TritonClient
+from atelier.triton_server import EmbeddedTriton, TritonPorts
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -25,6 +28,31 @@ def dashboard_url(triton_server, milvus_uri, demo_store, tmp_path_factory):
     service.start()
     yield f"http://127.0.0.1:{port}"
     service.stop()
+
+
+@pytest.fixture(scope="module")
+def trained_dashboard_url(trained_clip, milvus_uri, tmp_path_factory):
+    """The dashboard on a Triton that serves the trained tiny CLIP (`trained_clip`), with that catalog ingested."""
+    from export.clip import load_clip
+    from ingest.pipeline import ingest_catalog
+    from tests.conftest import clip_repository
+
+    catalog, checkpoint = trained_clip
+    work = tmp_path_factory.mktemp("trained-dash")
+    repository = clip_repository(work / "model_repository", load_clip("tiny", checkpoint=checkpoint))
+    server = EmbeddedTriton(repository, work / "runtime", TritonPorts(*(processes.free_port() for _ in range(3))))
+    server.start()
+    store = CatalogStore(milvus_uri, "trained")
+    report = ingest_catalog(catalog, TritonClient(server.grpc_url), store, work / "rejects.jsonl", progress=False)
+    assert report.rejected == 0
+    port = processes.free_port()
+    env = {"ATELIER_TRITON_URL": server.grpc_url, "ATELIER_MILVUS_URI": milvus_uri, "ATELIER_COLLECTION": "trained",
+           "ATELIER_HOME": str(work / "home"), "ATELIER_LLM_URL": ""}
+    dashboard = processes.dashboard(port, env, work / "dashboard.log")
+    dashboard.start()
+    yield f"http://127.0.0.1:{port}"
+    dashboard.stop()
+    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +94,10 @@ def settle(page: Page, start_ms: int = 2000) -> None:
     except PlaywrightTimeout:
         return
     running.wait_for(state="hidden", timeout=60_000)
+
+
+def result_titles(page: Page, count: int) -> list[str]:
+    """The titles of the first `count` product cards, waiting until that many are shown."""
+    titles = page.locator('[data-testid="stVerticalBlockBorderWrapper"] strong')
+    titles.nth(count - 1).wait_for(timeout=60_000)
+    return [titles.nth(n).inner_text() for n in range(count)]

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 import torch
+import torch.nn.functional as F
 from open_clip.loss import ClipLoss
 
 from atelier.demo_catalog import write_catalog
@@ -14,11 +15,11 @@ from training.clip_metric import (
     TrainConfig,
     contrastive_loss,
     hard_negative_batches,
-    partial_texts,
-    product_texts,
+    sketch_views,
     split_catalog,
     train_clip,
 )
+from training.clip_texts import FAMILIES, SKETCH_FAMILIES, attribute_values, descriptions
 
 TINY = TrainConfig(epochs=1, batch_size=16, lr=1e-3, hard_negative_fraction=0.5)
 
@@ -51,19 +52,36 @@ def test_split_is_deterministic_disjoint_and_ignores_row_order(catalog_csv):
     assert set(split_catalog(frame, seed=1)[1]["id"]) != set(held["id"])
 
 
-def test_product_texts_name_garment_colour_and_pattern():
-    row = SimpleNamespace(title="Linden sage striped hoodie", garment="hoodie", color="sage", pattern="striped")
-    texts = product_texts(row)
-    assert {"sage striped hoodie", "striped sage hoodie", "a hoodie in sage with stripes",
-            "Linden sage striped hoodie"} <= set(texts)
-    assert len(texts) == len(set(texts)) >= 4
-    assert all("hoodie" in text and "sage" in text for text in texts)
+def test_descriptions_name_what_their_family_says():
+    row = SimpleNamespace(title="Linden sage striped hoodie", garment="hoodie", color="sage", pattern="striped",
+                          category="tops")
+    texts = descriptions(row)
+    assert {"sage striped hoodie", "a hoodie in sage with stripes", "Linden sage striped hoodie",
+            "a long-sleeved sage striped hoodie"} <= set(texts["full"])
+    assert texts["color+garment"] == ["sage hoodie", "a hoodie in sage"]
+    assert "striped hoodie" in texts["pattern+garment"] and texts["garment"][0] == "hoodie"
+    assert "in sage" in texts["color"] and "with stripes" in texts["pattern"] and "tops" in texts["category"]
+    assert texts["sleeve"] == ["long-sleeved clothing", "long sleeve clothing"] and "a hooded top" in texts["neckline"]
+    for family, phrases in texts.items():  # a phrase names the colour exactly when its family says so
+        assert all(("sage" in phrase) == ("color" in FAMILIES[family][0]) for phrase in phrases), family
+    assert set(SKETCH_FAMILIES) == {"garment", "category", "sleeve", "neckline"}
 
-    solid = product_texts(SimpleNamespace(title="Tessaly navy coat", garment="coat", color="navy", pattern="solid"))
-    assert "navy coat" in solid and "plain navy coat" in solid
-    assert not any("solid" in text for text in solid)
+    trousers = descriptions(SimpleNamespace(title="Tessaly navy trousers", garment="trousers", color="navy",
+                                            pattern="solid", category="bottoms"))
+    assert "sleeve" not in trousers and "neckline" not in trousers  # trousers have neither
+    assert "navy trousers" in trousers["full"] and not any("solid" in t for ts in trousers.values() for t in ts)
+    assert attribute_values(row) == ("hoodie", "sage", "striped", "tops", "long", "hood")
 
-    assert partial_texts(row) == [("a hoodie", (True, False, False)), ("a sage striped item", (False, True, True))]
+
+def test_sketch_views_hold_drawings_of_each_garment(catalog_csv):
+    train, _ = split_catalog(_frame(catalog_csv))
+    views = sketch_views(train, catalog_csv.parent, per_garment=4, side=32, seed=0)
+    assert set(views) == set(train["garment"])
+    assert all(v.shape == (4, 3, 32, 32) and v.dtype == torch.uint8 for v in views.values())
+    dark = [(v < 128).float().mean().item() for v in views.values()]
+    assert all(0.01 < share < 0.5 for share in dark)  # black strokes on white paper
+    again = sketch_views(train, catalog_csv.parent, per_garment=4, side=32, seed=0)
+    assert all(torch.equal(views[g], again[g]) for g in views)
 
 
 def test_loss_is_clip_loss_for_distinct_products_and_partial_texts_have_more_positives():
@@ -82,6 +100,32 @@ def test_loss_is_clip_loss_for_distinct_products_and_partial_texts_have_more_pos
     closer[0] = texts[1]
     assert contrastive_loss(closer, texts, scale, distinct, garment_only) < contrastive_loss(
         closer, texts, scale, distinct, everything)
+
+    # a sketch shows no colour: image 0 as a sketch is no positive of text 1 that names the colour it lacks
+    colour_too = everything.clone()
+    colour_too[0] = torch.tensor([True, False, False])  # the sketch's own text names its garment only
+    colour_too[1] = torch.tensor([True, True, False])
+    sketch = everything.clone()
+    sketch[0] = torch.tensor([True, False, False])
+    same_colour = torch.tensor([[0, 1, 0], [0, 1, 1], [1, 0, 0], [1, 1, 1]])
+    assert contrastive_loss(closer, texts, scale, same_colour, colour_too, sketch) > contrastive_loss(
+        closer, texts, scale, same_colour, colour_too, everything)
+
+
+def test_garment_first_share_ranks_the_named_garment_above_the_named_colour():
+    # text 0 is "navy trousers" (garment and colour named); image 1 is beige trousers, image 2 a navy shirt
+    attributes = torch.tensor([[0, 0, 0], [0, 1, 0], [1, 0, 0]])
+    named = torch.tensor([[True, True, False], [True, True, True], [True, True, True]])
+    texts = torch.eye(3)
+    garment_first, colour_first = torch.eye(3), torch.eye(3)
+    garment_first[1, 0] = colour_first[2, 0] = 0.5  # the image leans towards text 0
+    scale = torch.tensor(10.0)
+
+    def loss(images: torch.Tensor, share: float) -> torch.Tensor:
+        return contrastive_loss(F.normalize(images, dim=-1), texts, scale, attributes, named, first_share=share)
+
+    assert torch.isclose(loss(garment_first, 0.0), loss(colour_first, 0.0))  # plain InfoNCE cannot tell them apart
+    assert loss(garment_first, 0.2) < loss(colour_first, 0.2)
 
 
 def test_hard_negative_batches_take_the_fraction_from_one_category():

@@ -9,8 +9,8 @@ import pytest
 from atelier.config import AtelierError
 from atelier.demo_catalog import COLOURS, GARMENTS, PATTERNS
 from atelier.triton_client import EmbeddingModel
-from ingest.labels import LABEL_SET, UNKNOWN, ZeroShotLabeler, label_fields
-from training.label_eval import NO_GROUND_TRUTH, evaluate_labels
+from ingest.labels import LABEL_SET, TRUSTED_ACCURACY, UNKNOWN, ZeroShotLabeler, label_fields, trusted_attributes
+from training.label_eval import NO_GROUND_TRUTH, evaluate_labels, measured_accuracy
 
 AXES = {"red": 0, "blue": 1, "navy": 2, "shirt": 3, "skirt": 4, "long-sleeved": 5, "short-sleeved": 6, "photo": 7}
 MODEL = EmbeddingModel("fake-clip", "0" * 64, len(AXES))
@@ -53,7 +53,9 @@ def test_the_labeler_picks_each_attributes_value(color, garment, sleeve):
     [labels] = labeler().label_embeddings(unit(color, garment, sleeve)[None], MODEL)
     assert labels["color"]["value"] == ("red" if color == "red" else "blue")
     assert labels["garment"]["value"] == garment
-    assert labels["sleeve"]["value"] == sleeve.removesuffix("-sleeved")
+    # a skirt has no sleeves (APPLIES_TO): its sleeve label is unknown, though the scores still show what came first
+    assert labels["sleeve"]["value"] == (sleeve.removesuffix("-sleeved") if garment == "shirt" else UNKNOWN)
+    assert max(labels["sleeve"]["scores"], key=labels["sleeve"]["scores"].get) == sleeve.removesuffix("-sleeved")
     assert labels["category"]["value"] == DERIVED["category"][1][garment]
     assert all(label["confidence"] > 0.9 for label in labels.values())
 
@@ -172,6 +174,15 @@ def test_evaluate_labels_scores_top1_against_the_catalog(tmp_path):
     assert garment["chance"] == 0.5 and garment["majority"] == 0.5
     assert garment["top_confusions"] == [{"true": "skirt", "predicted": "shirt", "count": 1}]
     assert report["attributes"]["category"]["note"] == NO_GROUND_TRUTH  # no category column in this catalog
-    assert report["attributes"]["sleeve"]["note"] == NO_GROUND_TRUTH
-    assert report["attributes"]["sleeve"]["distribution"] == {"long": 2, "short": 2}
+    # the demo drawer gives shirts long sleeves and skirts none: the two shirts are scored, d's short sleeves wrong
+    sleeve = report["attributes"]["sleeve"]
+    assert sleeve["evaluated"] == 2 and sleeve["accuracy"] == 0.5
+    assert sleeve["distribution"] == {"short": 2, "long": 1, UNKNOWN: 1}  # c, a skirt seen as one, has no sleeve
+    assert measured_accuracy(report)["sleeve"] == 0.5 and measured_accuracy(report)["category"] is None
 
+
+
+def test_only_labels_measured_at_the_trusted_accuracy_are_trusted():
+    assert trusted_attributes({"garment": 0.97, "sleeve": TRUSTED_ACCURACY, "neckline": 0.6, "style": None}) == (
+        "garment", "sleeve")
+    assert trusted_attributes({}) == () and trusted_attributes(None) == ()

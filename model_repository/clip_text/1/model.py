@@ -36,7 +36,9 @@ class TritonPythonModel:
             export = json.load(f)
         # `atelier export` wrote the model's open_clip_config.json (and HF tokenizer files) here.
         self.tokenizer = open_clip.get_tokenizer(f"local-dir:{version_dir}")
-        self.model_info = json.dumps(export["embedding_model"], sort_keys=True).encode()
+        # The embedding model record, and the zero-shot label accuracy measured for it (if any).
+        info = {**export["embedding_model"], "label_accuracy": export.get("label_accuracy", {})}
+        self.model_info = json.dumps(info, sort_keys=True).encode()
 
     def encode(self, token_ids: np.ndarray) -> np.ndarray:
         chunks = []
