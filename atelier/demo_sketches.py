@@ -3,11 +3,11 @@
 Two kinds, drawn from the same garment outlines the catalog drawer fills (`demo_catalog.SHAPES`), on a white
 pad like the dashboard's, with no colour:
 
-- `outline_sketch`: the garment's outline in straight strokes of one width, slightly scaled and rotated.
-  Training uses it (with edge maps of the photos, `atelier.sketch.pseudo_sketch`).
+- `outline_sketch`: the garment's outline in straight strokes of one width, a little stretched and tilted,
+  a few of its segments left out. Training uses it (with edge maps of the photos, `pseudo_sketch`).
 - `hand_sketch`: what a person draws with a mouse: wobbly strokes that overshoot or stop short, gaps, a
   width between a hairline and a marker, the drawing off-centre on the pad at any size, seams sometimes.
-  The evaluation uses it; training never sees its wobble, gaps or overshoots.
+  The evaluation uses it; training never sees its wobble, its pen lifts or its ends that overshoot.
 """
 
 from __future__ import annotations
@@ -49,15 +49,19 @@ def _placed(strokes: list[_Polyline], rng: random.Random, size: tuple[float, flo
 
 
 def outline_sketch(garment: str, rng: random.Random) -> Image.Image:
-    """The garment's outline in straight black strokes on a white pad, roughly centred."""
+    """The garment's outline in straight black strokes on a white pad, in the proportions and at the tilt a
+    person might draw it, a few short pieces left out."""
     side = PAD * rng.uniform(0.6, 0.9)
+    aspect = rng.uniform(0.88, 1.12)
     centre = (PAD / 2 + rng.uniform(-20, 20), PAD / 2 + rng.uniform(-20, 20))
-    strokes = _placed(_strokes(garment, seams=rng.random() < 0.5), rng, (side, side), centre,
-                      math.radians(rng.uniform(-4, 4)))
+    strokes = _placed(_strokes(garment, seams=rng.random() < 0.5), rng, (side * aspect, side / aspect), centre,
+                      math.radians(rng.uniform(-6, 6)))
     pad = Image.new("RGB", (PAD, PAD), "white")
-    draw, width = ImageDraw.Draw(pad), rng.randint(2, 6)
+    draw, width = ImageDraw.Draw(pad), rng.randint(2, 8)
     for stroke in strokes:
-        draw.line(stroke, fill="black", width=width, joint="curve")
+        for start, end in zip(stroke, stroke[1:]):
+            if rng.random() > 0.06:
+                draw.line([start, end], fill="black", width=width, joint="curve")
     return pad
 
 

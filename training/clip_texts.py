@@ -37,6 +37,11 @@ FAMILIES: dict[str, tuple[tuple[str, ...], float]] = {
 SKETCH_FAMILIES = tuple(name for name, (named, _) in FAMILIES.items() if set(named) <= set(SHAPE_ATTRIBUTES))
 
 
+def with_article(garment: str) -> str:
+    """ "a shirt", but "trousers": the demo's garments that are plural take no article."""
+    return garment if garment in ("trousers", "shorts") else f"a {garment}"
+
+
 def attribute_values(row: Any) -> tuple[str, ...]:
     """The product's value of each of ATTRIBUTES (a CSV row with garment, color, pattern and category)."""
     return (row.garment, row.color, row.pattern, row.category, SLEEVES.get(row.garment, NONE),
@@ -46,15 +51,16 @@ def attribute_values(row: Any) -> tuple[str, ...]:
 def descriptions(row: Any) -> dict[str, list[str]]:
     """Per family, the ways to say it of this product (families that do not apply are left out)."""
     garment, colour, pattern, category, sleeve, neckline = attribute_values(row)
+    one = with_article(garment)
     look = colour if pattern == "solid" else f"{colour} {pattern}"
     texture = "plain" if pattern == "solid" else pattern
     with_pattern = "in a plain colour" if pattern == "solid" else f"with {PATTERN_NOUNS.get(pattern, pattern)}"
     families = {
-        "full": [f"{look} {garment}", f"a {garment} in {colour} {with_pattern}", f"a photo of a {look} {garment}",
+        "full": [f"{look} {garment}", f"{one} in {colour} {with_pattern}", f"a photo of a {look} {garment}",
                  f"{garment}, {colour}, {texture}", row.title],
-        "color+garment": [f"{colour} {garment}", f"a {garment} in {colour}"],
-        "pattern+garment": [f"{texture} {garment}", f"a {garment} {with_pattern}"],
-        "garment": [garment, f"a {garment}", f"as a {garment}"],
+        "color+garment": [f"{colour} {garment}", f"{one} in {colour}"],
+        "pattern+garment": [f"{texture} {garment}", f"{one} {with_pattern}"],
+        "garment": [garment, one, f"as {one}"],
         "color+pattern": [f"{look}", f"something {look}"],
         "color": [colour, f"in {colour}", f"something {colour}"],
         "pattern": [texture, with_pattern],

@@ -41,12 +41,14 @@ from PIL import Image, ImageEnhance, ImageOps
 from atelier.catalog_store import CatalogStore, build_filter
 from atelier.demo_catalog import COLOURS, GARMENTS, PATTERNS
 from atelier.plots import saved_figure
+from atelier.search import Query
 from atelier.triton_client import EmbeddingModel
 from export.clip import ClipBundle, load_clip
 from training.clip_metric import split_catalog
-from training.clip_texts import PATTERN_NOUNS
+from training.clip_texts import PATTERN_NOUNS, with_article
 
 WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7)
+DEFAULT_IMAGE_WEIGHT = Query.image_weight  # where Discover's slider starts
 HISTOGRAM_BINS = 64
 TOP_K = 10
 IMPORTANCE = ("category", "garment", "color", "pattern")  # the order a shopper expects them honoured in
@@ -206,7 +208,7 @@ def _targets(kind: str, key: tuple[str, str, str]) -> list[tuple[tuple[str, str,
     """The (garment, colour, pattern) targets of a composed query of `kind` on a product, with their words."""
     g, c, p = key
     if kind == "other garment":
-        return [((other, c, p), f"as a {other}") for other in GARMENTS if other != g]
+        return [((other, c, p), f"as {with_article(other)}") for other in GARMENTS if other != g]
     if kind == "other colour":
         return [((g, other, p), f"in {other}") for other in COLOURS if other != c]
     if kind == "other pattern":
@@ -296,6 +298,8 @@ def evaluate_model(embedder: Any, train: Split, held_out: Split, seed: int) -> d
         report["text_to_image"] = text_to_image(embedder, held_out, gallery)
         report["composed_weighted_sum"] = {**composed(embedder, held_out, gallery, weight, seed),
                                            "image_weight": weight}
+        report["composed_at_dashboard_default"] = {
+            **composed(embedder, held_out, gallery, DEFAULT_IMAGE_WEIGHT, seed), "image_weight": DEFAULT_IMAGE_WEIGHT}
         report["filtered"] = filtered_search(embedder, held_out, gallery)
     else:
         report["composed_weighted_sum"] = composed(embedder, held_out, gallery, 1.0, seed)

@@ -45,6 +45,14 @@ def test_discover_filters_narrow_the_results(app):
     assert all(" · sage · " in caption for caption in attributes)
 
 
+def test_discover_offers_no_label_the_served_model_is_not_measured_to_read(app, triton):
+    assert triton.label_accuracy() == {}  # the suite serves the untrained tiny CLIP: nothing was measured
+    app.text_input(key="query-text").input("a summer outfit").run()
+    assert not [m for m in app.multiselect if m.key.startswith("filter-label-")]
+    assert any(c.value.startswith("Not offered: sleeve, neckline, occasion, style.") for c in app.caption)
+    assert not [c for c in app.caption if c.value.startswith("labels: ")]  # and no card shows one
+
+
 def test_discover_find_similar_searches_by_that_products_image(app):
     app.text_input(key="query-text").input("coat").run()
     first_id = result_captions(app)[0].split(" · ")[1]
