@@ -347,5 +347,5 @@ def write_report(report: dict[str, Any], out: Path) -> None:
         axis.set_xticks(np.arange(len(labels)) + width * (len(names) - 1) / 2, labels, rotation=30, ha="right",
                         fontsize=7)
         axis.set_ylim(0, 1)
-        axis.set_ylabel(f"precision@{TOP_K} of attainable (*) / recall@{TOP_K}, held-out split")
+        axis.set_ylabel(f"held-out P@{TOP_K} (*of attainable), R@{TOP_K}")
         axis.legend(fontsize=7)

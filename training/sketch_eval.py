@@ -86,11 +86,11 @@ def write_sketch_report(report: dict[str, Any], out: Path) -> None:
     with saved_figure(out / "sketch.png") as axis:
         for n, name in enumerate(names):
             model = report["models"][name]
-            values = [model.get(variant, {}).get(f"precision@{TOP_K}", {}).get(attribute, 0.0)
+            values = [model.get(variant, {}).get("of_attainable", {}).get(attribute, 0.0)
                       for variant, attribute in bars]
             axis.bar(np.arange(len(bars)) + n * width, values, width, label=name)
         axis.set_xticks(np.arange(len(bars)) + width * (len(names) - 1) / 2,
                         [f"{variant}: {attribute}" for variant, attribute in bars])
         axis.set_ylim(0, 1)
-        axis.set_ylabel(f"precision@{TOP_K}, {report['held_out_products']} held-out products")
+        axis.set_ylabel(f"P@{TOP_K} of attainable, {report['held_out_products']} held-out products")
         axis.legend()

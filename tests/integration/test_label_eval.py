@@ -5,25 +5,36 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from export.clip import load_clip
 from ingest.labels import ZeroShotLabeler
 from tests.conftest import DEMO_COUNT
-from training.label_eval import GROUND_TRUTH, NO_GROUND_TRUTH, ClipBundleEmbedder, evaluate_labels, write_labels_report
+from training.label_eval import (
+    DRAWN,
+    GROUND_TRUTH,
+    NO_GROUND_TRUTH,
+    ClipBundleEmbedder,
+    evaluate_labels,
+    measured_accuracy,
+    write_labels_report,
+)
 
 pytestmark = pytest.mark.integration
 
 
 def test_labels_of_the_served_clip_are_reported_per_attribute(triton, demo_csv, tmp_path):
     report = evaluate_labels(demo_csv, triton, split="all")
+    demo = pd.read_csv(demo_csv)
     assert report["products"] == DEMO_COUNT and report["embedding_model"] == str(triton.embedding_model())
     values = ZeroShotLabeler(triton).values
     for attribute, result in report["attributes"].items():
         assert sum(result["distribution"].values()) == DEMO_COUNT
         assert 0 <= result["mean_confidence"] <= 1
-        if attribute in GROUND_TRUTH:
-            assert result["evaluated"] == DEMO_COUNT and 0 <= result["accuracy"] <= 1
+        if attribute in GROUND_TRUTH:  # sleeve and neckline: only the garments the drawer gives them
+            with_truth = demo["garment"].isin(list(DRAWN[attribute])).sum() if attribute in DRAWN else DEMO_COUNT
+            assert result["evaluated"] == with_truth and 0 <= result["accuracy"] <= 1
             assert result["chance"] == round(1 / len(values[attribute]), 4)
             assert 0 < result["majority"] <= 1 and 0 <= result["unknown_rate"] <= 1
         else:
@@ -44,14 +55,14 @@ def test_the_in_process_embedder_answers_as_triton_does(triton, demo_csv):
         assert np.abs(served - ours).max() < 1e-3
 
 
-def test_the_trained_tiny_clip_labels_colour_and_pattern_well_above_chance(trained_clip):
+def test_the_trained_tiny_clip_labels_every_measured_attribute_far_above_the_untrained_one(trained_clip):
     catalog, checkpoint = trained_clip
     untrained = evaluate_labels(catalog, ClipBundleEmbedder(load_clip("tiny")))["attributes"]
     report = evaluate_labels(catalog, ClipBundleEmbedder(load_clip("tiny", checkpoint=checkpoint)))
-    assert report["split"] == "held-out" and report["products"] == 80
+    assert report["split"] == "held-out" and report["products"] == 400
     scored = report["attributes"]
-    # Measured: colour 0.89 and pattern 0.41 (untrained 0.11 and 0.21). Garment shape, the tiny model's weakest
-    # attribute, stays near chance after 12 epochs on 320 products; the 2,000-product model is in docs/.
-    assert scored["color"]["accuracy"] >= scored["color"]["chance"] + 0.6
-    assert scored["color"]["accuracy"] >= untrained["color"]["accuracy"] + 0.5
-    assert scored["pattern"]["accuracy"] >= scored["pattern"]["majority"] + 0.1
+    for attribute in ("garment", "category", "color", "pattern", "sleeve", "neckline"):
+        assert scored[attribute]["accuracy"] >= untrained[attribute]["accuracy"] + 0.2, attribute
+        assert scored[attribute]["accuracy"] >= scored[attribute]["majority"] + 0.2, attribute
+    assert scored["sleeve"]["evaluated"] < 400  # bottoms have no sleeves: they are not scored on them
+    assert measured_accuracy(report)["occasion"] is None  # nothing to measure it against: never trusted

@@ -21,7 +21,7 @@ from training.clip_metric import (
 )
 from training.clip_texts import FAMILIES, SKETCH_FAMILIES, attribute_values, descriptions
 
-TINY = TrainConfig(epochs=1, batch_size=16, lr=1e-3, hard_negative_fraction=0.5)
+TINY = TrainConfig(epochs=1, batch_size=16, lr=1e-3, hard_negative_fraction=0.5, sketches_per_garment=4)
 
 
 @pytest.fixture(scope="module")
