@@ -42,6 +42,18 @@ def exported_clip(repository: Path) -> dict:
     return json.loads(record.read_text()) if record.exists() else {}
 
 
+def export_measured_clip(bundle, repository: Path, catalog_csv: Path) -> dict:
+    """Export a CLIP trained on `catalog_csv` (an export.clip.ClipBundle) with the zero-shot label accuracy
+    measured on the catalog's held-out products, so that the dashboard shows only the labels it reads."""
+    from export.clip import export_clip
+    from training.label_eval import ClipBundleEmbedder, evaluate_labels, measured_accuracy
+
+    say("measuring its zero-shot labels on the held-out products ...")
+    accuracy = measured_accuracy(evaluate_labels(catalog_csv, ClipBundleEmbedder(bundle)))
+    say("exporting it into the model repository ...")
+    return export_clip(bundle, repository, accuracy)
+
+
 def ensure_demo_model(settings: Settings, demo_csv: Path) -> None:
     """The tiny profile serves a CLIP trained on the demo catalog; the full profile must be exported by hand."""
     repository = settings.model_repository
@@ -53,19 +65,14 @@ def ensure_demo_model(settings: Settings, demo_csv: Path) -> None:
 
     say("training the tiny CLIP on the demo catalog (once; cached) ...")
     checkpoint = train_clip(demo_csv, settings.home / "models" / f"clip-{demo_csv.parent.name}", TrainConfig())
-    from export.clip import export_clip, load_clip
+    from export.clip import load_clip
 
     bundle = load_clip("tiny", checkpoint=checkpoint)
     # Compared by weights, not by path: a retrained checkpoint (say another --demo-count) keeps its path.
     exported = exported_clip(repository)
     if missing_exports(repository) or exported.get("embedding_model") != bundle.embedding_model \
             or not exported.get("label_accuracy"):
-        from training.label_eval import ClipBundleEmbedder, evaluate_labels, measured_accuracy
-
-        say("measuring its zero-shot labels on the held-out demo products ...")
-        accuracy = measured_accuracy(evaluate_labels(demo_csv, ClipBundleEmbedder(bundle)))
-        say("exporting it into the model repository ...")
-        export_clip(bundle, repository, accuracy)
+        export_measured_clip(bundle, repository, demo_csv)
     from export.diffusion import PREFIXES, export_pipelines
 
     missing = missing_exports(repository)

@@ -28,15 +28,12 @@ def copy_repository(destination: Path) -> Path:
                                                               "tryon_parser")))
 
 
-def clip_repository(destination: Path, bundle) -> Path:
-    """A model repository holding only the CLIP models, exported from `bundle` (an export.clip.ClipBundle)."""
-    from export.clip import export_clip
-
+def clip_repository(destination: Path) -> Path:
+    """A model repository holding only the CLIP models' configs, unexported."""
     repository = copy_repository(destination)
     for folder in repository.iterdir():
         if folder.is_dir() and not folder.name.startswith("clip_"):
             shutil.rmtree(folder)
-    export_clip(bundle, repository)
     return repository
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from training.clip_metric import split_catalog
 from training.evaluate import TOP_K, ClipEmbedder, HistogramEmbedder, Split, _order, _precision, precision_report
 
 VARIANTS = ("edge map", "hand", "hand + colour")
+TOP_CONFUSIONS = 5
 
 
 def _normalize(vectors: np.ndarray) -> np.ndarray:
@@ -41,8 +43,12 @@ def _normalize(vectors: np.ndarray) -> np.ndarray:
 
 
 def _scores(orders: np.ndarray, frame: pd.DataFrame, named: tuple[str, ...]) -> dict[str, Any]:
-    return precision_report([_precision(order, frame, {a: row[a] for a in named})
-                             for order, (_, row) in zip(orders, frame.iterrows())])
+    """Precision@10 per named attribute, and the garments most often taken for another at the top."""
+    garments = frame["garment"].to_numpy()
+    confusions = Counter((t, p) for t, p in zip(garments, garments[orders[:, 0]]) if t != p).most_common(TOP_CONFUSIONS)
+    return {**precision_report([_precision(order, frame, {a: row[a] for a in named})
+                                for order, (_, row) in zip(orders, frame.iterrows())]),
+            "top_confusions": [{"drawn": t, "first_result": p, "count": n} for (t, p), n in confusions]}
 
 
 def evaluate_embedder(embedder: Any, held_out: Split, seed: int) -> dict[str, Any]:

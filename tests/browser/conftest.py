@@ -32,14 +32,17 @@ def dashboard_url(triton_server, milvus_uri, demo_store, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained_dashboard_url(trained_clip, milvus_uri, tmp_path_factory):
-    """The dashboard on a Triton that serves the trained tiny CLIP (`trained_clip`), with that catalog ingested."""
+    """The dashboard on a Triton that serves the trained tiny CLIP (`trained_clip`), exported as `atelier up` exports
+    the demo's (with its measured label accuracy), with that catalog ingested."""
+    from atelier.stack import export_measured_clip
     from export.clip import load_clip
     from ingest.pipeline import ingest_catalog
     from tests.conftest import clip_repository
 
     catalog, checkpoint = trained_clip
     work = tmp_path_factory.mktemp("trained-dash")
-    repository = clip_repository(work / "model_repository", load_clip("tiny", checkpoint=checkpoint))
+    repository = clip_repository(work / "model_repository")
+    export_measured_clip(load_clip("tiny", checkpoint=checkpoint), repository, catalog)
     server = EmbeddedTriton(repository, work / "runtime", TritonPorts(*(processes.free_port() for _ in range(3))))
     server.start()
     store = CatalogStore(milvus_uri, "trained")

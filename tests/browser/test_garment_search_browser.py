@@ -25,6 +25,11 @@ def test_navy_trousers_on_discover_shows_trousers_first(browser, trained_dashboa
     page.screenshot(path=screenshot_path(tmp_path, "navy-trousers.png"), full_page=True)
     assert all(title.endswith("trousers") for title in titles[:5]), titles
     assert "navy" in titles[0], titles
+
+    # The served model's label accuracy was measured at export: the measured labels are offered, the rest not.
+    page.get_by_text("Fashion labels (zero-shot)").click()
+    expect(page.get_by_text("Not offered: occasion, style.")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Sleeve", exact=True)).to_be_visible()
     page.close()
 
 
