@@ -100,3 +100,36 @@ def trained_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     work = tmp_path_factory.mktemp("trained-clip")
     catalog = write_catalog(work / "catalog", progress=False)
     return catalog, train_clip(catalog, work / "model", TrainConfig(), progress=False)
+
+
+@pytest.fixture(scope="session")
+def trained_triton(trained_clip, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedTriton]:
+    """Triton serving the demo's trained CLIP (`trained_clip`) alone, exported as `atelier up` exports it (with its
+    measured label accuracy). The untrained tiny CLIP that `triton` serves tells products apart hardly at all (its
+    image embeddings of demo products have a mean cosine of 0.9999), so tests of what a real model does use this."""
+    from atelier.stack import export_measured_clip
+    from export.clip import load_clip
+
+    catalog, checkpoint = trained_clip
+    work = tmp_path_factory.mktemp("trained-triton")
+    repository = clip_repository(work / "model_repository")
+    export_measured_clip(load_clip("tiny", checkpoint=checkpoint), repository, catalog)
+    server = EmbeddedTriton(repository, work / "runtime", TritonPorts(free_port(), free_port(), free_port()))
+    server.start()
+    yield server
+    server.stop()
+
+
+def ingested(catalog: Path, triton_url: str, milvus_uri: str, collection: str, rejects: Path) -> CatalogStore:
+    """`catalog` ingested through the Triton at `triton_url` into `collection`. In a worker thread: ingest runs its
+    own event loop, which cannot start inside the one the browser tests' Playwright runs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ingest.pipeline import ingest_catalog
+
+    store = CatalogStore(milvus_uri, collection)
+    with ThreadPoolExecutor(1) as worker:
+        report = worker.submit(ingest_catalog, catalog, TritonClient(triton_url), store, rejects,
+                               progress=False).result()
+    assert report.rejected == 0
+    return store

@@ -9,9 +9,6 @@ import pytest
 from playwright.sync_api import Page
 
 from atelier import processes
-from atelier.catalog_store import CatalogStore
-from atelier.triton_client import TritonClient
-from atelier.triton_server import EmbeddedTriton, TritonPorts
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -31,31 +28,19 @@ def dashboard_url(triton_server, milvus_uri, demo_store, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def trained_dashboard_url(trained_clip, milvus_uri, tmp_path_factory):
-    """The dashboard on a Triton that serves the trained tiny CLIP (`trained_clip`), exported as `atelier up` exports
-    the demo's (with its measured label accuracy), with that catalog ingested."""
-    from atelier.stack import export_measured_clip
-    from export.clip import load_clip
-    from ingest.pipeline import ingest_catalog
-    from tests.conftest import clip_repository
+def trained_dashboard_url(trained_clip, trained_triton, milvus_uri, tmp_path_factory):
+    """The dashboard on Triton serving the demo's trained CLIP, with the demo catalog it was trained on ingested."""
+    from tests.conftest import ingested
 
-    catalog, checkpoint = trained_clip
     work = tmp_path_factory.mktemp("trained-dash")
-    repository = clip_repository(work / "model_repository")
-    export_measured_clip(load_clip("tiny", checkpoint=checkpoint), repository, catalog)
-    server = EmbeddedTriton(repository, work / "runtime", TritonPorts(*(processes.free_port() for _ in range(3))))
-    server.start()
-    store = CatalogStore(milvus_uri, "trained")
-    report = ingest_catalog(catalog, TritonClient(server.grpc_url), store, work / "rejects.jsonl", progress=False)
-    assert report.rejected == 0
+    store = ingested(trained_clip[0], trained_triton.grpc_url, milvus_uri, "trained", work / "rejects.jsonl")
     port = processes.free_port()
-    env = {"ATELIER_TRITON_URL": server.grpc_url, "ATELIER_MILVUS_URI": milvus_uri, "ATELIER_COLLECTION": "trained",
-           "ATELIER_HOME": str(work / "home"), "ATELIER_LLM_URL": ""}
+    env = {"ATELIER_TRITON_URL": trained_triton.grpc_url, "ATELIER_MILVUS_URI": milvus_uri,
+           "ATELIER_COLLECTION": store.collection, "ATELIER_HOME": str(work / "home"), "ATELIER_LLM_URL": ""}
     dashboard = processes.dashboard(port, env, work / "dashboard.log")
     dashboard.start()
     yield f"http://127.0.0.1:{port}"
     dashboard.stop()
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import ingested
+
 pytestmark = pytest.mark.integration
 
 
-def test_search_leans_towards_what_the_shopper_bought(triton_server, milvus_uri, demo_store, tmp_path: Path) -> None:
+def test_search_leans_towards_what_the_shopper_bought(trained_triton, milvus_uri, demo_csv, tmp_path: Path) -> None:
+    # On the demo's trained CLIP: the untrained one tells products apart too little for a lean to mean anything.
+    demo_store = ingested(demo_csv, trained_triton.grpc_url, milvus_uri, "trained_demo", tmp_path / "rejects.jsonl")
     rows = demo_store.rows(["id", "title", "category", "color", "price"])
     bought = [row for row in rows if row["color"] == "red"][:3]
     with (tmp_path / "orders.csv").open("w", newline="") as handle:
@@ -26,7 +30,7 @@ def test_search_leans_towards_what_the_shopper_bought(triton_server, milvus_uri,
                              "Category": row["category"], "Colour": row["color"], "Price": row["price"],
                              "Quantity": 1, "Order Date": f"2026-10-0{number + 1}"})
         writer.writerow({"Order ID": "bad", "Product ID": "", "Product Name": "", "Price": "x"})  # rejected
-    env = {**os.environ, "ATELIER_TRITON_URL": triton_server.grpc_url, "ATELIER_MILVUS_URI": milvus_uri,
+    env = {**os.environ, "ATELIER_TRITON_URL": trained_triton.grpc_url, "ATELIER_MILVUS_URI": milvus_uri,
            "ATELIER_COLLECTION": demo_store.collection, "ATELIER_HOME": str(tmp_path / "home")}
 
     def atelier(*args: str) -> subprocess.CompletedProcess:

@@ -30,7 +30,8 @@ def test_eval_tryon_reports_paired_metrics_with_their_backbones(triton_server, t
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["pairs"] == 5 and report["split"] == "test"
-    assert 0 < report["ssim"] < 1 and report["fid"] > 0 and report["lpips"] is None
+    # FID on the suite's untrained CLIP, whose image embeddings nearly coincide, comes out about 0: finite, not less.
+    assert 0 < report["ssim"] < 1 and 0 <= report["fid"] < float("inf") and report["lpips"] is None
     assert report["backbones"]["fid"].startswith("custom: clip_image (") and not report["comparable_with_papers"]
     assert json.loads(Path(report["json"]).read_text())["fid"] == report["fid"]
     assert Image.open(report["figure"]).size[0] > 400
