@@ -7,8 +7,8 @@ sketch pad's drawings are (`atelier.sketch.preprocess_sketch`: crop to the ink, 
 - hand: the product's garment drawn like a person draws with a mouse (`atelier.demo_sketches.hand_sketch`:
   wobbly, gapped strokes of any width, off-centre at any size). Training never sees these strokes: it draws
   straight outlines and edge maps;
-- hand + colour: the hand drawing with the product's colour word ("red"), normalize(0.5 sketch + 0.5 text),
-  as the Sketch page does with its slider in the middle.
+- hand + colour: the hand drawing with the product's colour word ("red"), fused as the Sketch page fuses
+  them where its slider starts (`atelier.sketch.WORDS_WEIGHT` for the words).
 
 A sketch shows a shape, so a hit is the same garment: precision@10 is the share of the top 10 of the query's
 garment (and, with a colour word, the share of its colour, against the share the best ranking could reach,
@@ -29,7 +29,7 @@ import pandas as pd
 
 from atelier.demo_sketches import hand_sketch
 from atelier.plots import saved_figure
-from atelier.sketch import preprocess_sketch, pseudo_sketch
+from atelier.sketch import WORDS_WEIGHT, preprocess_sketch, pseudo_sketch
 from export.clip import load_clip
 from training.clip_metric import split_catalog
 from training.evaluate import TOP_K, ClipEmbedder, HistogramEmbedder, Split, _order, _precision, precision_report
@@ -62,7 +62,7 @@ def evaluate_embedder(embedder: Any, held_out: Split, seed: int) -> dict[str, An
     report = {name: _scores(_order(vectors, gallery, clip), frame, ("garment",)) for name, vectors in queries.items()}
     if clip:
         colours = embedder.texts(list(frame["color"]))
-        fused = _normalize(0.5 * queries["hand"] + 0.5 * colours)
+        fused = _normalize((1 - WORDS_WEIGHT) * queries["hand"] + WORDS_WEIGHT * colours)
         report["hand + colour"] = _scores(_order(fused, gallery, True), frame, ("garment", "color"))
     return report
 

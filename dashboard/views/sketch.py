@@ -14,7 +14,7 @@ from PIL import Image
 from atelier.config import AtelierError
 from atelier.images import decode_image, png_bytes
 from atelier.search import Query
-from atelier.sketch import preprocess_sketch
+from atelier.sketch import WORDS_WEIGHT, preprocess_sketch
 from dashboard import services
 from dashboard.components import product_grid
 
@@ -51,7 +51,7 @@ sketch = drawing()
 words = st.text_input("A few words (optional)", placeholder="with puff sleeves", key="sketch-words")
 text_weight = 0.0
 if words.strip():
-    text_weight = st.slider("How much the words count", 0.0, 1.0, 0.5, 0.05, key="words-weight",
+    text_weight = st.slider("How much the words count", 0.0, 1.0, WORDS_WEIGHT, 0.05, key="words-weight",
                             help="0: the drawing only; 1: the words only")
 
 try:
