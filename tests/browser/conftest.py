@@ -84,8 +84,13 @@ def settle(page: Page, start_ms: int = 2000) -> None:
     running.wait_for(state="hidden", timeout=60_000)
 
 
+def product_titles(page: Page):
+    """The product cards' titles (the only bold markdown on the search pages)."""
+    return page.locator('[data-testid="stMarkdownContainer"] strong')
+
+
 def result_titles(page: Page, count: int) -> list[str]:
     """The titles of the first `count` product cards, waiting until that many are shown."""
-    titles = page.locator('[data-testid="stVerticalBlockBorderWrapper"] strong')
+    titles = product_titles(page)
     titles.nth(count - 1).wait_for(timeout=60_000)
     return [titles.nth(n).inner_text() for n in range(count)]
