@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from PIL import Image, ImageDraw
 
 from atelier.demo_catalog import SHAPES
+from atelier.sketch import PAD
 
-PAD = 400  # the dashboard's sketch pad, in pixels
 _Polyline = list[tuple[float, float]]
 
 
@@ -35,12 +35,12 @@ def _strokes(garment: str, seams: bool) -> list[_Polyline]:
     """The garment's outlines (closed) and, with `seams`, its seam lines, in unit coordinates."""
     shape = SHAPES[garment]
     closed = [[*polygon, polygon[0]] for polygon in shape.polygons]
-    closed += [[*_oval(oval), _oval(oval)[0]] for oval in shape.ovals]
+    closed += [[*points, points[0]] for points in map(_oval, shape.ovals)]
     return closed + ([list(line) for line in shape.lines] if seams else [])
 
 
-def _placed(strokes: list[_Polyline], rng: random.Random, size: tuple[float, float],
-            centre: tuple[float, float], turn: float) -> list[_Polyline]:
+def _placed(strokes: list[_Polyline], size: tuple[float, float], centre: tuple[float, float],
+            turn: float) -> list[_Polyline]:
     """Unit strokes scaled to `size` pixels, rotated by `turn` radians, centred on `centre`."""
     cos, sin = math.cos(turn), math.sin(turn)
     return [[(centre[0] + (x - 0.5) * size[0] * cos - (y - 0.5) * size[1] * sin,
@@ -54,7 +54,7 @@ def outline_sketch(garment: str, rng: random.Random) -> Image.Image:
     side = PAD * rng.uniform(0.6, 0.9)
     aspect = rng.uniform(0.88, 1.12)
     centre = (PAD / 2 + rng.uniform(-20, 20), PAD / 2 + rng.uniform(-20, 20))
-    strokes = _placed(_strokes(garment, seams=rng.random() < 0.5), rng, (side * aspect, side / aspect), centre,
+    strokes = _placed(_strokes(garment, seams=rng.random() < 0.5), (side * aspect, side / aspect), centre,
                       math.radians(rng.uniform(-6, 6)))
     pad = Image.new("RGB", (PAD, PAD), "white")
     draw, width = ImageDraw.Draw(pad), rng.randint(2, 8)
@@ -90,8 +90,7 @@ def hand_sketch(garment: str, rng: random.Random) -> Image.Image:
     size = (side * aspect, side / aspect)
     margin = (max(size) / 2) + 6
     centre = (rng.uniform(margin, PAD - margin), rng.uniform(margin, PAD - margin))
-    strokes = _placed(_strokes(garment, seams=rng.random() < 0.4), rng, size, centre,
-                      math.radians(rng.uniform(-8, 8)))
+    strokes = _placed(_strokes(garment, seams=rng.random() < 0.4), size, centre, math.radians(rng.uniform(-8, 8)))
     pad = Image.new("RGB", (PAD, PAD), "white")
     draw = ImageDraw.Draw(pad)
     width, amplitude = rng.choice((1, 2, 3, 4, 6, 9, 12)), rng.uniform(1.5, 6)

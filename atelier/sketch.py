@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
+PAD = 400  # the Sketch page's drawing pad, in pixels
 SIZE = 224
 MARGIN = 0.08  # of the square side, on each side
 STROKE = 3  # target stroke width in pixels at SIZE

@@ -17,6 +17,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from atelier import processes
 from atelier.catalog_store import CatalogStore
@@ -31,6 +32,9 @@ from atelier.triton_server import (
     missing_exports,
 )
 
+if TYPE_CHECKING:
+    from export.clip import ClipBundle
+
 
 def say(message: str) -> None:
     print(f"[atelier up] {message}", file=sys.stderr, flush=True)
@@ -42,8 +46,8 @@ def exported_clip(repository: Path) -> dict:
     return json.loads(record.read_text()) if record.exists() else {}
 
 
-def export_measured_clip(bundle, repository: Path, catalog_csv: Path) -> dict:
-    """Export a CLIP trained on `catalog_csv` (an export.clip.ClipBundle) with the zero-shot label accuracy
+def export_measured_clip(bundle: ClipBundle, repository: Path, catalog_csv: Path) -> dict:
+    """Export a CLIP trained on `catalog_csv` with the zero-shot label accuracy
     measured on the catalog's held-out products, so that the dashboard shows only the labels it reads."""
     from export.clip import export_clip
     from training.label_eval import ClipBundleEmbedder, evaluate_labels, measured_accuracy

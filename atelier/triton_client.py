@@ -59,10 +59,13 @@ class TritonClient:
                 raise AtelierError(f"{model} did not answer within {timeout_s:.0f} s") from error
             raise AtelierError(f"{model}: {error.message()}") from error
 
-    def _infer(self, model: str, input_name: str, items: list) -> tuple[np.ndarray, EmbeddingModel]:
+    def _request(self, model: str, input_name: str, items: list):
         tensor = triton_grpc.InferInput(input_name, [len(items), 1], "BYTES")
         tensor.set_data_from_numpy(np.array(items, dtype=np.object_).reshape(-1, 1))
-        result = self._call(model, [tensor], self.timeout_s)
+        return self._call(model, [tensor], self.timeout_s)
+
+    def _infer(self, model: str, input_name: str, items: list) -> tuple[np.ndarray, EmbeddingModel]:
+        result = self._request(model, input_name, items)
         return result.as_numpy("embedding"), EmbeddingModel.from_json(result.as_numpy("model_info")[0][0])
 
     def _embed(self, model: str, input_name: str, items: list) -> tuple[np.ndarray, EmbeddingModel]:
@@ -109,9 +112,7 @@ class TritonClient:
 
     def label_accuracy(self) -> dict[str, float | None]:
         """Per zero-shot label attribute, the accuracy measured for the served model (empty: none measured)."""
-        tensor = triton_grpc.InferInput("text", [1, 1], "BYTES")
-        tensor.set_data_from_numpy(np.array([["a product"]], dtype=np.object_))
-        result = self._call("clip_text", [tensor], self.timeout_s)
+        result = self._request("clip_text", "text", ["a product"])
         return json.loads(result.as_numpy("model_info")[0][0]).get("label_accuracy", {})
 
     def models(self, repository: Path) -> list[dict]:

@@ -14,11 +14,9 @@ from PIL import Image
 from atelier.config import AtelierError
 from atelier.images import decode_image, png_bytes
 from atelier.search import Query
-from atelier.sketch import WORDS_WEIGHT, preprocess_sketch
+from atelier.sketch import PAD, WORDS_WEIGHT, preprocess_sketch
 from dashboard import services
 from dashboard.components import product_grid
-
-PAD = 400
 
 
 def drawing() -> Image.Image | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,16 +16,21 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-@pytest.fixture(scope="module")
-def dashboard_url(triton_server, milvus_uri, demo_store, tmp_path_factory):
+def running_dashboard(triton_url: str, milvus_uri: str, collection: str, work: Path) -> Iterator[str]:
+    """The dashboard as a real Streamlit server on these services, the optional LLM off: yields its URL."""
     port = processes.free_port()
-    work = tmp_path_factory.mktemp("dash")
-    env = {"ATELIER_TRITON_URL": triton_server.grpc_url, "ATELIER_MILVUS_URI": milvus_uri,
-           "ATELIER_COLLECTION": demo_store.collection, "ATELIER_HOME": str(work / "home"), "ATELIER_LLM_URL": ""}
+    env = {"ATELIER_TRITON_URL": triton_url, "ATELIER_MILVUS_URI": milvus_uri, "ATELIER_COLLECTION": collection,
+           "ATELIER_HOME": str(work / "home"), "ATELIER_LLM_URL": ""}
     service = processes.dashboard(port, env, work / "dashboard.log")
     service.start()
     yield f"http://127.0.0.1:{port}"
     service.stop()
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(triton_server, milvus_uri, demo_store, tmp_path_factory):
+    yield from running_dashboard(triton_server.grpc_url, milvus_uri, demo_store.collection,
+                                 tmp_path_factory.mktemp("dash"))
 
 
 @pytest.fixture(scope="module")
@@ -34,13 +40,7 @@ def trained_dashboard_url(trained_clip, trained_triton, milvus_uri, tmp_path_fac
 
     work = tmp_path_factory.mktemp("trained-dash")
     store = ingested(trained_clip[0], trained_triton.grpc_url, milvus_uri, "trained", work / "rejects.jsonl")
-    port = processes.free_port()
-    env = {"ATELIER_TRITON_URL": trained_triton.grpc_url, "ATELIER_MILVUS_URI": milvus_uri,
-           "ATELIER_COLLECTION": store.collection, "ATELIER_HOME": str(work / "home"), "ATELIER_LLM_URL": ""}
-    dashboard = processes.dashboard(port, env, work / "dashboard.log")
-    dashboard.start()
-    yield f"http://127.0.0.1:{port}"
-    dashboard.stop()
+    yield from running_dashboard(trained_triton.grpc_url, milvus_uri, store.collection, work)
 
 
 @pytest.fixture(scope="module")

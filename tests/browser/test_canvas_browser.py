@@ -64,11 +64,17 @@ def test_creative_canvas_repaints_only_the_painted_part(browser, dashboard_url, 
     page.close()
 
 
-def test_sketch_pad_finds_products_and_clearing_it_clears_them(browser, dashboard_url, tmp_path):
+def open_sketch_pad(browser, dashboard_url: str):
+    """A new page on the Sketch page, once its pad is drawn: (page, the pad's canvas)."""
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     page.goto(f"{dashboard_url}/sketch")
     canvas = page.locator("canvas").last
     expect(canvas).to_be_visible(timeout=60_000)
+    return page, canvas
+
+
+def test_sketch_pad_finds_products_and_clearing_it_clears_them(browser, dashboard_url, tmp_path):
+    page, canvas = open_sketch_pad(browser, dashboard_url)
     stroke(page, canvas, [(0.3, 0.2), (0.7, 0.2), (0.8, 0.4), (0.7, 0.4), (0.7, 0.9), (0.3, 0.9), (0.3, 0.4),
                           (0.2, 0.4), (0.3, 0.2)])
     expect(page.get_by_text("score ")).to_have_count(10, timeout=60_000)

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import product_titles, result_titles, screenshot_path
-from tests.browser.test_canvas_browser import stroke
+from tests.browser.test_canvas_browser import open_sketch_pad, stroke
 
 pytestmark = pytest.mark.browser
 
@@ -36,10 +36,7 @@ def test_navy_trousers_on_discover_shows_trousers_first(browser, trained_dashboa
 
 
 def test_a_t_shirt_drawn_on_the_sketch_pad_finds_t_shirts_first(browser, trained_dashboard_url, tmp_path):
-    page = browser.new_page(viewport={"width": 1400, "height": 1100})
-    page.goto(f"{trained_dashboard_url}/sketch")
-    canvas = page.locator("canvas").last
-    expect(canvas).to_be_visible(timeout=60_000)
+    page, canvas = open_sketch_pad(browser, trained_dashboard_url)
     # Off-centre and a little small, as people draw: the neck, one sleeve, the body, the other sleeve.
     stroke(page, canvas, [(0.8 * x, 0.8 * y + 0.1) for x, y in T_SHIRT])
     expect(page.get_by_text("What the search sees")).to_be_visible(timeout=60_000)
