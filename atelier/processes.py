@@ -92,9 +92,9 @@ def milvus_lite_server(data_dir: Path, port: int, log_path: Path) -> Service:
     """
 
     def probe() -> bool:
-        from pymilvus import MilvusClient
+        from atelier.catalog_store import connect  # pymilvus shares one channel per address: open it as we use it
 
-        MilvusClient(f"http://127.0.0.1:{port}").list_collections()
+        connect(f"http://127.0.0.1:{port}").list_collections()
         return True
 
     command = [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(data_dir),
