@@ -66,9 +66,13 @@ def connect(uri: str) -> MilvusClient:
         raise AtelierError(f"cannot open Milvus at {uri}: {error}") from error
 
 
+LITERAL_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+
 def quote(value: str) -> str:
-    """A Milvus string literal (filter templating does not work on Milvus Lite)."""
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A Milvus string literal that reads back as exactly `value`, whatever it holds. Milvus' parser takes every
+    other character raw and knows no \\u or \\x escapes (filter templating does not work on Milvus Lite)."""
+    return '"' + str(value).translate(LITERAL_ESCAPES) + '"'
 
 
 def build_filter(
@@ -141,14 +145,18 @@ class EmbeddingCollection:
         self.client.create_collection(self.collection, schema=schema, index_params=index,
                                       properties={MODEL_PROPERTY: model.to_json()})
 
-    def all_rows(self, fields: list[str]) -> list[dict[str, Any]]:
-        """Every row's `fields`, read in batches (no limit, unlike a query)."""
-        iterator = self.client.query_iterator(self.collection, batch_size=1000, output_fields=fields)
+    def all_rows(self, fields: list[str], batch_size: int = 1000) -> list[dict[str, Any]]:
+        """Every row's `fields`, a page at a time in id order (no limit, unlike a query). Not pymilvus'
+        query_iterator: it pastes the last id into its next filter unescaped, so one id with a quote in it
+        stopped the read."""
         rows: list[dict[str, Any]] = []
-        while batch := iterator.next():
-            rows.extend(batch)
-        iterator.close()
-        return rows
+        while True:
+            after = f"id > {quote(rows[-1]['id'])}" if rows else ""
+            page = self.client.query(self.collection, filter=after, output_fields=list({"id", *fields}),
+                                     limit=batch_size, iterator="True", reduce_stop_for_best="True")
+            rows.extend(sorted(page, key=lambda row: row["id"]))
+            if len(page) < batch_size:
+                return [{name: row[name] for name in fields} for row in rows]
 
     def count(self, filter_expr: str = "") -> int:
         if not self.exists():

@@ -11,6 +11,7 @@ from atelier.search import fuse
 def test_quote_escapes_quotes_and_backslashes():
     assert quote('say "hi"') == '"say \\"hi\\""'
     assert quote("back\\slash") == '"back\\\\slash"'
+    assert quote("two\nlines\tand\r") == '"two\\nlines\\tand\\r"'  # a raw line break ends Milvus' literal
 
 
 def test_build_filter_combines_fields_and_price_range():
