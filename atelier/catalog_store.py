@@ -124,7 +124,7 @@ class EmbeddingCollection:
             raise ModelMismatchError(
                 f"collection {self.collection!r} was filled by embedding model {recorded}, but Triton serves "
                 f"{model}. Embeddings of different models cannot be compared: serve {recorded.id} again, "
-                f"or ingest into another collection (--collection) with {model.id}."
+                f"or ingest into another collection (set ATELIER_COLLECTION) with {model.id}."
             )
 
     def add_fields(self, schema: CollectionSchema) -> None:

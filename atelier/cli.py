@@ -117,12 +117,15 @@ def cmd_demo_catalog(args: argparse.Namespace, settings: Settings) -> None:
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> None:
     from atelier.catalog_store import CatalogStore
     from atelier.triton_client import TritonClient
+    from ingest.fetch import ImageSources
     from ingest.pipeline import ingest_catalog
 
     source = Path(args.source)
     rejects = Path(args.rejects) if args.rejects else settings.home / "rejects" / f"{source.stem}.jsonl"
+    sources = ImageSources.under(args.image_root or [Path.cwd(), source.parent], args.allow_private)
     report = ingest_catalog(source, TritonClient(settings.triton_url), CatalogStore(settings.milvus_uri,
-                            settings.collection), rejects, batch_size=args.batch_size, progress=not args.json)
+                            settings.collection), rejects, batch_size=args.batch_size, progress=not args.json,
+                            sources=sources)
     summary = report.summary()
     if args.json:
         print(json.dumps(summary))
@@ -326,10 +329,10 @@ def _lora_sources(args: argparse.Namespace, settings: Settings, catalog: Path) -
     sources = [catalog_source(catalog, args.catalog_weight)]
     if args.trends_weight > 0:
         from atelier.trend_store import TrendStore
-        from ingest.fetch import load_images
+        from ingest.fetch import STORED, load_images
 
         posts, _ = TrendStore(settings.milvus_uri, settings.trends_collection).posts()
-        images = load_images([post["image"] for post in posts])
+        images = load_images([post["image"] for post in posts], STORED)
         rows = [{"image": image, "caption": post["caption"], "hashtags": post["hashtags"],
                  "labels": post.get("labels", {})}
                 for post, image in zip(posts, images) if isinstance(image, bytes)]
@@ -562,6 +565,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--rejects", help="JSONL file for rejected rows (default: $ATELIER_HOME/rejects/<name>.jsonl)")
+    p.add_argument("--image-root", action="append", metavar="FOLDER",
+                   help="a folder local images may be read from, repeatable (default: the working folder and the "
+                        "catalog's folder)")
+    p.add_argument("--allow-private", action="store_true",
+                   help="fetch image URLs on private, loopback and link-local addresses (an intranet shop)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON document")
     p.set_defaults(func=cmd_ingest)
 

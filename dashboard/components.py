@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -14,11 +15,28 @@ from atelier.config import AtelierError
 from atelier.profiles import NO_LEAN, Lean, explain, load_profile_with_taste, profile_names
 from atelier.search import Query
 from dashboard import services
-from ingest.fetch import load_images
 from ingest.labels import TRUSTED_ACCURACY
 
 COLUMNS = 5
+# Every ASCII character Streamlit's Markdown gives a meaning to (CommonMark, GFM, HTML, LaTeX, :directives:).
+MARKDOWN_SIGNIFICANT = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&=\"'])")
 LABELS = ("sleeve", "neckline", "occasion", "style")  # zero-shot labels the catalog's own columns lack
+
+
+def literal(text: object) -> str:
+    """`text` that did not come from the project (titles, brands, posts, hashtags, conversation text, error
+    messages quoting them) escaped for Streamlit's Markdown, so it shows as typed: an image link in a crawled
+    title would otherwise make every viewer's browser fetch it."""
+    return MARKDOWN_SIGNIFICANT.sub(r"\\\1", str(text))
+
+
+def product_image(uri: str, caption: str | None = None) -> None:
+    """A stored product or post image, fetched by the server (the browser never loads a URL a catalog chose)."""
+    data = services.stored_image(uri)
+    if isinstance(data, str):
+        st.caption(literal(f"no image: {data}"))
+    else:
+        st.image(data, caption=caption, width="stretch")
 
 
 def shown_labels() -> tuple[str, ...]:
@@ -30,15 +48,15 @@ def shown_labels() -> tuple[str, ...]:
 def product_card(hit: Hit) -> None:
     """A catalog product: image, title, attributes, similarity score."""
     fields = hit.fields
-    st.image(fields["image_uri"], width="stretch")
-    st.markdown(f"**{fields['title']}**")
-    st.caption(f"{fields['category']} · {fields['color']} · {fields['pattern']} · "
-               f"{fields['brand']} · {fields['price']:.2f}")
-    labels = [f"{name} {fields[f'label_{name}']}" for name in shown_labels()
+    product_image(fields["image_uri"])
+    st.markdown(f"**{literal(fields['title'])}**")
+    st.caption(" · ".join(literal(fields[name]) for name in ("category", "color", "pattern", "brand"))
+               + f" · {fields['price']:.2f}")
+    labels = [f"{name} {literal(fields[f'label_{name}'])}" for name in shown_labels()
               if fields.get(f"label_{name}") not in (None, "", "unknown")]
     if labels:
         st.caption("labels: " + " · ".join(labels))
-    st.caption(f"score {hit.score:.3f} · {hit.id}")
+    st.caption(f"score {hit.score:.3f} · {literal(hit.id)}")
 
 
 def product_grid(hits: list[Hit], columns: int = COLUMNS) -> None:
@@ -74,12 +92,12 @@ def catalog_picker(label: str, key: str, button: str, pick_key: str, columns: in
     try:
         hits = services.catalog_search().search(Query(text=text, top_k=6))
     except AtelierError as error:
-        st.error(str(error))
+        st.error(literal(error))
         return
     grid = st.columns(columns)
     for index, hit in enumerate(hits):
         with grid[index % columns]:
-            st.image(hit.fields["image_uri"], width="stretch")
+            product_image(hit.fields["image_uri"])
             st.button(button, key=f"{key}-{hit.id}", width="stretch", on_click=_pick, args=(pick_key, hit.fields))
 
 
@@ -89,9 +107,9 @@ def take_pick(pick_key: str) -> tuple[dict[str, Any], bytes] | None:
     picked = st.session_state.pop(pick_key, None)
     if not picked:
         return None
-    data = load_images([picked["image_uri"]])[0]
+    data = services.stored_image(picked["image_uri"])
     if isinstance(data, str):
-        st.error(f"cannot load {picked['title']}: {data}")
+        st.error(literal(f"cannot load {picked['title']}: {data}"))
         return None
     return picked, data
 
@@ -101,7 +119,7 @@ def closest_products(image_png: bytes, top_k: int = COLUMNS) -> list[Hit]:
     try:
         return services.catalog_search().search(Query(image=image_png, top_k=top_k))
     except AtelierError as error:  # the image on the page is kept either way
-        st.warning(f"No catalog products: {error}")
+        st.warning(literal(f"No catalog products: {error}"))
         return []
 
 
@@ -136,7 +154,7 @@ def shopper_lean() -> Lean:
     try:
         profile = load_profile_with_taste(folder, name, services.store().embeddings)
     except AtelierError as error:
-        st.warning(str(error))
+        st.warning(literal(error))
         return NO_LEAN
-    st.caption(explain(profile, weight))
+    st.caption(literal(explain(profile, weight)))
     return Lean(profile, weight)

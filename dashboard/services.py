@@ -52,6 +52,14 @@ def trusted_labels() -> tuple[str, ...]:
     return trusted_attributes(triton().label_accuracy())
 
 
+@st.cache_data(max_entries=2048, show_spinner=False)
+def stored_image(uri: str) -> bytes | str:
+    """The image of a stored product or post, or why it cannot be loaded (ingest.fetch.load_images)."""
+    from ingest.fetch import STORED, load_images
+
+    return load_images([uri], STORED, timeout_s=10.0, retries=0)[0]
+
+
 @st.cache_resource
 def stylist() -> Stylist:
     from atelier.stylist.llm import interpreter_from_env

@@ -5,17 +5,14 @@ Polite: robots.txt is read once per site and obeyed (RFC 9309: a 4xx robots.txt 
 between requests (robots.txt's Crawl-delay when larger), retries back off exponentially, and the
 User-Agent says who is asking. Safe: http(s) only, no credentials or cookies, a timeout and a size cap
 on every response, and hosts with a private, loopback, link-local or reserved address are refused
-unless allowed. The check is done by the resolver that the connections use, so a name cannot resolve
-to a public address for the check and to a private one for the connection.
+unless allowed (ingest.addresses).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import re
-import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -24,10 +21,9 @@ from urllib.parse import urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
 import aiohttp
-from aiohttp.abc import ResolveResult
-from aiohttp.resolver import ThreadedResolver
 from tqdm import tqdm
 
+from ingest.addresses import PublicResolver, refusal
 from ingest.product_pages import absolute_url, extract_products, extract_sitemap
 
 USER_AGENT = f"Atelier/{version('atelier')} (GenAI fashion studio product-data crawler; obeys robots.txt)"
@@ -37,7 +33,6 @@ REDIRECTS = {301, 302, 303, 307, 308}
 MAX_REDIRECTS = 5
 MAX_SITEMAP_DEPTH = 3  # a sitemap index of sitemap indexes of sitemaps
 MAX_CRAWL_DELAY_S = 60.0  # a larger Crawl-delay would stall the crawl; it is capped
-PRIVATE = "refused: private address"
 
 
 @dataclass
@@ -56,28 +51,6 @@ class CrawlReport:
 
 class _Failed(Exception):
     """A URL that gave nothing; the message is the reason reported."""
-
-
-class _PrivateAddress(OSError):
-    pass
-
-
-def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
-class _PublicResolver(ThreadedResolver):
-    """The event loop's getaddrinfo, refusing a name when any of its addresses is not public."""
-
-    async def resolve(self, host: str, port: int = 0,
-                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
-        hosts = await super().resolve(host, port, family)
-        if not all(_is_public(entry["host"]) for entry in hosts):
-            raise _PrivateAddress(f"{host} has a private address")
-        return hosts
 
 
 @dataclass
@@ -136,7 +109,7 @@ def deduplicate(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
 
 
 class _Crawler:
-    def __init__(self, session: aiohttp.ClientSession, resolver: _PublicResolver | None, *, per_host_delay_s: float,
+    def __init__(self, session: aiohttp.ClientSession, resolver: PublicResolver | None, *, per_host_delay_s: float,
                  retries: int, backoff_s: float, max_bytes: int, max_urls: int, concurrency: int,
                  progress: Callable[[int, int], None] | None) -> None:
         self.session, self.resolver = session, resolver
@@ -236,22 +209,9 @@ class _Crawler:
         parts = urlsplit(url)
         if parts.username is not None or parts.password is not None:
             return "refused: the URL carries credentials"
-        if self.resolver is None:
-            return None
-        if parts.hostname not in self.address_checks:
-            self.address_checks[parts.hostname] = asyncio.ensure_future(self._check_address(parts.hostname))
+        if parts.hostname not in self.address_checks:  # the address check once per host
+            self.address_checks[parts.hostname] = asyncio.ensure_future(refusal(url, self.resolver))
         return await self.address_checks[parts.hostname]
-
-    async def _check_address(self, host: str) -> str | None:
-        with contextlib.suppress(ValueError):  # ValueError: a name rather than an address
-            return None if _is_public(host) else PRIVATE
-        try:
-            await self.resolver.resolve(host, 0, socket.AF_UNSPEC)
-        except _PrivateAddress:
-            return PRIVATE
-        except (OSError, UnicodeError) as error:  # UnicodeError: not a valid host name
-            return f"cannot resolve {host}: {error}"
-        return None
 
     async def _allowed(self, url: str) -> bool:
         site = self._site(url)
@@ -331,7 +291,7 @@ async def crawl(
     and turn-taking. `concurrency` bounds connections across sites; a site never has more than one.
     `progress(done, total)` is called as URLs finish; `total` grows as sitemaps are read.
     """
-    resolver = None if allow_private else _PublicResolver()
+    resolver = None if allow_private else PublicResolver()
     async with aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(resolver=resolver),
         timeout=aiohttp.ClientTimeout(total=timeout_s),

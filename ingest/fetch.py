@@ -1,61 +1,118 @@
 """Load product images from local paths and http(s) URLs, concurrently, with timeouts and retries.
 
-Each location yields either the image bytes (checked to decode as an image) or a reason it failed.
+Each location yields either the image bytes (checked to decode as an image) or a reason it failed. Where an
+image may come from is the caller's `ImageSources`: local files under named folders only, and http(s) URLs of
+public hosts only (every redirect checked again) unless private networks are allowed. Catalog rows come from
+uploaded files and crawled pages, so a row must not make Atelier read /etc/shadow or fetch the metrics of a
+service on the same machine.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urljoin
 
 import aiohttp
 
 from atelier.images import MAX_BYTES, decode_image
+from ingest.addresses import PrivateAddressError, PublicResolver, refusal
+
+REDIRECTS = {301, 302, 303, 307, 308}
+MAX_REDIRECTS = 5
 
 
-async def _fetch_url(session: aiohttp.ClientSession, url: str, retries: int) -> bytes:
+@dataclass(frozen=True)
+class ImageSources:
+    """Where images may be read from: files under `roots`; URLs of public hosts, or any with `allow_private`."""
+
+    roots: tuple[Path, ...]
+    allow_private: bool = False
+
+    @classmethod
+    def under(cls, roots: Sequence[Path | str], allow_private: bool = False) -> ImageSources:
+        return cls(tuple(Path(root).resolve() for root in roots), allow_private)
+
+    def file(self, location: str) -> Path:
+        """The file `location` names, refused outside the roots (before anything tells whether it exists)."""
+        path = Path(location).resolve()
+        if not any(path.is_relative_to(root) for root in self.roots):
+            folders = ", ".join(str(root) for root in self.roots) or "none"
+            raise ValueError(f"image file {location} is outside the folders images are read from ({folders})")
+        if not path.is_file():
+            raise ValueError(f"image file {location} does not exist")
+        if path.stat().st_size > MAX_BYTES:
+            raise ValueError(f"image file {location} is larger than {MAX_BYTES // 2**20} MiB")
+        return path
+
+
+# Locations read back from the catalog or trends collection: they were checked against the ingest's sources when
+# their rows were stored.
+STORED = ImageSources((Path("/"),), allow_private=True)
+
+
+async def _fetch_url(session: aiohttp.ClientSession, resolver: PublicResolver | None, url: str,
+                     retries: int) -> bytes:
     for attempt in range(retries + 1):
         try:
-            async with session.get(url) as response:
-                if response.status >= 500 and attempt < retries:
-                    raise aiohttp.ClientResponseError(response.request_info, (), status=response.status)
-                if response.status != 200:
-                    raise ValueError(f"HTTP {response.status} from {url}")
-                if (response.content_length or 0) > MAX_BYTES:
-                    raise ValueError(f"image is larger than {MAX_BYTES // 2**20} MiB")
-                return await response.content.read(MAX_BYTES + 1)
+            return await _follow(session, resolver, url)
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            if isinstance(error, aiohttp.ClientConnectorError) and isinstance(error.os_error, PrivateAddressError):
+                raise ValueError(f"refused: {url} leads to a private address") from error
             if attempt == retries:
                 raise ValueError(f"cannot fetch {url}: {error.__class__.__name__} {error}".strip()) from error
             await asyncio.sleep(0.5 * 2**attempt)
     raise AssertionError("unreachable")
 
 
-async def _load_one(session: aiohttp.ClientSession, limit: asyncio.Semaphore, location: str,
-                    retries: int) -> bytes | str:
+async def _follow(session: aiohttp.ClientSession, resolver: PublicResolver | None, url: str) -> bytes:
+    """The body at `url`, following redirects and checking every address on the way."""
+    first = url
+    for _ in range(MAX_REDIRECTS + 1):
+        if reason := await refusal(url, resolver):
+            raise ValueError(f"{reason}: {url}" if url == first else f"{reason}: {first} redirects to {url}")
+        async with session.get(url, allow_redirects=False) as response:
+            if response.status in REDIRECTS:
+                url = urljoin(url, response.headers.get("Location", ""))
+                continue
+            if response.status >= 500:
+                raise aiohttp.ClientResponseError(response.request_info, (), status=response.status)
+            if response.status != 200:
+                raise ValueError(f"HTTP {response.status} from {url}")
+            if (response.content_length or 0) > MAX_BYTES:
+                raise ValueError(f"image is larger than {MAX_BYTES // 2**20} MiB")
+            return await response.content.read(MAX_BYTES + 1)
+    raise ValueError(f"more than {MAX_REDIRECTS} redirects from {first}")
+
+
+async def _load_one(session: aiohttp.ClientSession, resolver: PublicResolver | None, limit: asyncio.Semaphore,
+                    location: str, sources: ImageSources, retries: int) -> bytes | str:
     async with limit:
         try:
             if location.startswith(("http://", "https://")):
-                data = await _fetch_url(session, location, retries)
+                data = await _fetch_url(session, resolver, location, retries)
             else:
-                path = Path(location)
-                if not path.is_file():
-                    raise ValueError(f"image file {location} does not exist")
-                data = await asyncio.to_thread(path.read_bytes)
+                data = await asyncio.to_thread(sources.file(location).read_bytes)
             decode_image(data)
             return data
         except ValueError as error:
             return str(error)
 
 
-async def _load_all(locations: list[str], concurrency: int, timeout_s: float, retries: int) -> list[bytes | str]:
+async def _load_all(locations: list[str], sources: ImageSources, concurrency: int, timeout_s: float,
+                    retries: int) -> list[bytes | str]:
     limit = asyncio.Semaphore(concurrency)
-    timeout = aiohttp.ClientTimeout(total=timeout_s)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        return await asyncio.gather(*(_load_one(session, limit, loc, retries) for loc in locations))
+    resolver = None if sources.allow_private else PublicResolver()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=resolver),
+                                     timeout=aiohttp.ClientTimeout(total=timeout_s),
+                                     cookie_jar=aiohttp.DummyCookieJar()) as session:
+        return await asyncio.gather(*(_load_one(session, resolver, limit, location, sources, retries)
+                                      for location in locations))
 
 
-def load_images(locations: list[str], concurrency: int = 16, timeout_s: float = 20.0,
+def load_images(locations: list[str], sources: ImageSources, concurrency: int = 16, timeout_s: float = 20.0,
                 retries: int = 2) -> list[bytes | str]:
     """For each location, the image bytes or (as a str) why it could not be used."""
-    return asyncio.run(_load_all(locations, concurrency, timeout_s, retries))
+    return asyncio.run(_load_all(locations, sources, concurrency, timeout_s, retries))

@@ -20,7 +20,7 @@ from atelier.catalog_store import CatalogStore
 from atelier.config import AtelierError
 from atelier.images import PICTURE_TOLERANCE, decode_image, fingerprint, same_picture
 from atelier.triton_client import EmbeddingModel, TritonClient
-from ingest.fetch import load_images
+from ingest.fetch import ImageSources, load_images
 from ingest.labels import ZeroShotLabeler, label_fields
 from ingest.sources import Reject, read_catalog, write_rejects
 
@@ -99,9 +99,14 @@ def ingest_catalog(
     batch_size: int = 64,
     concurrency: int = 16,
     progress: bool | Callable[[int, int], None] = True,
+    sources: ImageSources | None = None,
 ) -> IngestReport:
     """Read, validate, load and embed the catalog's rows and upsert them; `progress` is a tqdm bar (True) or a
-    callback given (rows done, rows in all) after each batch, for a dashboard."""
+    callback given (rows done, rows in all) after each batch, for a dashboard. Images are read from `sources`:
+    by default files in the catalog's own folder and URLs of public hosts."""
+    if batch_size < 1:
+        raise AtelierError(f"the batch size must be at least 1, not {batch_size}")
+    sources = sources or ImageSources.under([Path(source).parent])
     rows, rejects = read_catalog(source)
     report = IngestReport(rows=len(rows) + len(rejects), rejects=list(rejects))
     model = triton.embedding_model()
@@ -118,7 +123,7 @@ def ingest_catalog(
             todo = [row for row in batch if stored.get(row["id"]) != row["row_hash"]]
             report.unchanged += len(batch) - len(todo)
             if todo:
-                loaded = load_images([row["image_uri"] for row in todo], concurrency=concurrency)
+                loaded = load_images([row["image_uri"] for row in todo], sources, concurrency=concurrency)
                 good = []
                 for row, data in zip(todo, loaded):
                     if isinstance(data, str):

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from atelier.trend_store import TEXT_FIELDS, TrendStore
 from atelier.triton_client import TritonClient
-from ingest.fetch import load_images
+from ingest.fetch import ImageSources, load_images
 from ingest.pipeline import IngestReport, embed_batch
 from ingest.sources import Reject, write_rejects
 from ingest.trend_posts import read_trend_posts
@@ -46,6 +46,7 @@ def import_trend_posts(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     posts, rejects = read_trend_posts(Path(path), media_root)
+    sources = ImageSources.under([media_root or Path(path).parent])
     report = IngestReport(rows=len(posts) + len(rejects), rejects=list(rejects))
     model = triton.embedding_model()
     store.check_model(model)
@@ -60,7 +61,7 @@ def import_trend_posts(
     with tqdm(total=len(posts), desc=f"import {Path(path).name}", unit="post", disable=progress is not True) as bar:
         for start in range(0, len(posts), batch_size):
             batch = posts[start : start + batch_size]
-            loaded = load_images([post["image"] for post in batch])
+            loaded = load_images([post["image"] for post in batch], sources)
             report.rejects.extend(Reject(0, data, post) for post, data in zip(batch, loaded) if isinstance(data, str))
             good = [(post, data) for post, data in zip(batch, loaded) if isinstance(data, bytes)]
             if good:

@@ -17,6 +17,7 @@ from atelier.config import REPO_ROOT
 from atelier.processes import Service, free_port, milvus_lite_server
 from atelier.triton_client import TritonClient
 from atelier.triton_server import EmbeddedTriton, TritonPorts
+from ingest.fetch import ImageSources
 
 DEMO_COUNT = 150
 
@@ -120,7 +121,8 @@ def trained_triton(trained_clip, tmp_path_factory: pytest.TempPathFactory) -> It
     server.stop()
 
 
-def ingested(catalog: Path, triton_url: str, milvus_uri: str, collection: str, rejects: Path) -> CatalogStore:
+def ingested(catalog: Path, triton_url: str, milvus_uri: str, collection: str, rejects: Path,
+             sources: ImageSources | None = None) -> CatalogStore:
     """`catalog` ingested through the Triton at `triton_url` into `collection`. In a worker thread: ingest runs its
     own event loop, which cannot start inside the one the browser tests' Playwright runs."""
     from concurrent.futures import ThreadPoolExecutor
@@ -130,6 +132,6 @@ def ingested(catalog: Path, triton_url: str, milvus_uri: str, collection: str, r
     store = CatalogStore(milvus_uri, collection)
     with ThreadPoolExecutor(1) as worker:
         report = worker.submit(ingest_catalog, catalog, TritonClient(triton_url), store, rejects,
-                               progress=False).result()
+                               progress=False, sources=sources).result()
     assert report.rejected == 0
     return store

@@ -16,12 +16,12 @@ from atelier.processes import free_port
 def serving(app: web.Application) -> Iterator[str]:
     """Serve `app` until the block ends; yields its base URL."""
     port = free_port()
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app)
-    loop.run_until_complete(runner.setup())
-    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+    loop = asyncio.new_event_loop()  # all in its own thread: the caller's may already run a loop (Playwright's)
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
+    runner = web.AppRunner(app)
+    asyncio.run_coroutine_threadsafe(runner.setup(), loop).result(10)
+    asyncio.run_coroutine_threadsafe(web.TCPSite(runner, "127.0.0.1", port).start(), loop).result(10)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -12,7 +12,7 @@ from PIL import Image
 from atelier.config import AtelierError
 from atelier.images import mask_from_strokes, png_bytes
 from dashboard import services
-from dashboard.components import catalog_picker, closest_products, product_grid, take_pick, with_progress
+from dashboard.components import catalog_picker, closest_products, literal, product_grid, take_pick, with_progress
 
 CANVAS_SIDE = 448  # the longer side of the canvas on screen; the mask is scaled to the product image
 QUALITY = "product photo, studio lighting, plain background, sharp focus, high detail"
@@ -43,7 +43,7 @@ def repaint(base: dict, strokes, prompt: str, quality: str, negative: str, steps
     try:
         mask = mask_from_strokes(strokes if strokes is not None else np.zeros((1, 1, 4), np.uint8), image.size)
     except ValueError as error:
-        st.error(str(error))
+        st.error(literal(error))
         return
     full_prompt = ", ".join(part for part in (prompt.strip(), quality.strip()) if part)
     try:
@@ -51,7 +51,7 @@ def repaint(base: dict, strokes, prompt: str, quality: str, negative: str, steps
             "inpaint", image=base["image"], mask=png_bytes(mask), prompt=full_prompt,
             negative_prompt=negative or None, steps=steps))
     except AtelierError as error:
-        st.error(str(error))
+        st.error(literal(error))
         return
     data = png_bytes(result)
     st.session_state.canvas_result = {"image": data, "seed": seed, "prompt": full_prompt,
@@ -79,9 +79,10 @@ with controls:
     negative = st.text_input("Negative prompt", NEGATIVE, key="negative")
     steps = st.slider("Steps", 1, 100, 20, key="canvas-steps")
     if prompt.strip():
-        st.caption(f"Sent to the model: {', '.join(p for p in (prompt.strip(), quality.strip()) if p)}")
+        st.caption(literal(f"Sent to the model: {', '.join(p for p in (prompt.strip(), quality.strip()) if p)}"))
 with paint:
-    st.caption(f"Base: {base['label']} · {base_image.width}x{base_image.height} · paint over what should change")
+    st.caption(f"Base: {literal(base['label'])} · {base_image.width}x{base_image.height} · "
+               "paint over what should change")
     canvas = st_canvas(background_image=base_image, stroke_width=brush, stroke_color="rgba(255, 64, 129, 0.55)",
                        width=width, height=height, drawing_mode="freedraw", return_image_data=True,
                        key=f"canvas-{len(bases)}")

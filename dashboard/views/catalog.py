@@ -13,7 +13,8 @@ import streamlit as st
 from atelier.catalog_store import build_filter
 from atelier.config import AtelierError
 from dashboard import services
-from dashboard.components import label_filters, product_grid
+from dashboard.components import label_filters, literal, product_grid
+from ingest.fetch import ImageSources
 from ingest.pipeline import IngestReport, ingest_catalog
 
 PAGE_SIZE = 20
@@ -25,7 +26,7 @@ def browse() -> None:
         values = services.attribute_values()
         total = services.store().count()
     except AtelierError as error:
-        st.error(str(error))
+        st.error(literal(error))
         return
     columns = st.columns(len(FILTERS) + 1)
     equals = {name: column.multiselect(name.capitalize(), values.get(name, []), key=f"browse-{name}")
@@ -40,8 +41,9 @@ def browse() -> None:
     product_grid(services.store().browse(expr, PAGE_SIZE, (page - 1) * PAGE_SIZE))
 
 
-def ingest_with_progress(source: Path, label: str) -> IngestReport | None:
-    """Ingest a catalog file with a progress bar; the report, or None after an error shown on the page."""
+def ingest_with_progress(source: Path, label: str, allow_private: bool = False) -> IngestReport | None:
+    """Ingest a catalog file with a progress bar; the report, or None after an error shown on the page. Local
+    images are read from the upload folder only."""
     bar = st.progress(0.0, text=f"Ingesting {label}…")
     started = time.perf_counter()
 
@@ -50,9 +52,10 @@ def ingest_with_progress(source: Path, label: str) -> IngestReport | None:
 
     rejects = services.settings().home / "rejects" / f"{source.stem}.jsonl"
     try:
-        report = ingest_catalog(source, services.triton(), services.store(), rejects, progress=progress)
+        report = ingest_catalog(source, services.triton(), services.store(), rejects, progress=progress,
+                                sources=ImageSources.under([source.parent], allow_private))
     except AtelierError as error:
-        st.error(str(error))
+        st.error(literal(error))
         return None
     bar.progress(1.0, text=f"{label}: done in {time.perf_counter() - started:.1f} s")
     services.attribute_values.clear()
@@ -98,7 +101,7 @@ def add_from_shop_pages() -> None:
                                per_host_delay_s=delay, progress=lambda done, total: bar.progress(
                                    done / max(total, 1), text=f"Reading shop pages: {done} of {total}"))
     except AtelierError as error:
-        st.error(str(error))
+        st.error(literal(error))
         return
     st.info(f"{len(crawl.products)} products found on {crawl.pages} pages ({crawl.duplicates} duplicates "
             f"dropped, {len(crawl.failures)} pages failed).")
@@ -109,7 +112,7 @@ def add_from_shop_pages() -> None:
     path = services.settings().home / "uploads" / f"crawl-{int(time.time())}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(row) + "\n" for row in crawl.products))
-    if (report := ingest_with_progress(path, "the collected products")) is not None:
+    if (report := ingest_with_progress(path, "the collected products", allow_private)) is not None:
         st.session_state.catalog_report = report
 
 

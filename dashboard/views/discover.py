@@ -9,8 +9,7 @@ from atelier.images import decode_image
 from atelier.profiles import Lean
 from atelier.search import Query
 from dashboard import services
-from dashboard.components import label_filters, product_card, shopper_lean
-from ingest.fetch import load_images
+from dashboard.components import label_filters, literal, product_card, shopper_lean
 
 COLUMNS = 5
 FILTERS = ("category", "color", "pattern", "brand")
@@ -27,15 +26,15 @@ def query_image(upload) -> tuple[bytes | None, str]:
         try:
             decode_image(upload.getvalue())
         except ValueError as error:
-            st.error(f"{upload.name}: {error}")
+            st.error(literal(f"{upload.name}: {error}"))
             return None, ""
         return upload.getvalue(), upload.name
     similar = st.session_state.get("similar")
     if similar:
-        data = load_images([similar["image_uri"]])[0]
+        data = services.stored_image(similar["image_uri"])
         if isinstance(data, bytes):
             return data, f"similar to {similar['id']}"
-        st.warning(f"cannot load the image of {similar['id']}: {data}")
+        st.warning(literal(f"cannot load the image of {similar['id']}: {data}"))
     return None, ""
 
 
@@ -45,7 +44,7 @@ def filter_widgets() -> tuple[dict[str, list[str]], float | None, float | None, 
         try:
             values = services.attribute_values()
         except AtelierError as error:
-            st.error(str(error))
+            st.error(literal(error))
             values = {}
         equals = {name: st.multiselect(name.capitalize(), values.get(name, []), key=f"filter-{name}")
                   for name in FILTERS}
@@ -101,7 +100,7 @@ if text.strip() or image is not None:
         with st.spinner("Searching…"):
             hits = services.catalog_search().search(query)
     except AtelierError as error:
-        st.error(str(error))
+        st.error(literal(error))
     else:
         if hits:
             show_results(hits)

@@ -10,7 +10,7 @@ import streamlit as st
 from atelier.config import AtelierError
 from atelier.images import png_bytes
 from dashboard import services
-from dashboard.components import closest_products, product_grid, with_progress
+from dashboard.components import closest_products, literal, product_grid, with_progress
 
 SIZES = {"tiny": [256, 384, 512], "full": [768, 1024, 1280]}
 
@@ -49,7 +49,7 @@ def generate_form() -> None:
                     "prompt": prompt, "negative_prompt": negative or None, "steps": steps,
                     "guidance_scale": guidance, "width": width, "height": height, "seed": seed})
             except AtelierError as error:
-                st.error(str(error))
+                st.error(literal(error))
 
 
 def edit_form(look: dict) -> None:
@@ -69,13 +69,13 @@ def edit_form(look: dict) -> None:
                     "image": look["image"], "instruction": instruction, "steps": steps,
                     "guidance_scale": guidance, "image_guidance_scale": image_guidance, "seed": seed})
             except AtelierError as error:
-                st.error(str(error))
+                st.error(literal(error))
 
 
 def show_look(look: dict, number: int) -> None:
     st.image(look["image"], width="stretch")
     width, height = look["size"]
-    st.caption(f"Version {number} · {look['label']} · seed {look['seed']} · {width}x{height} · "
+    st.caption(f"Version {number} · {literal(look['label'])} · seed {look['seed']} · {width}x{height} · "
                f"{look['seconds']:.1f} s")
     st.download_button("Download PNG", look["image"], file_name=f"atelier-{number}-seed{look['seed']}.png",
                        mime="image/png", key="download", width="stretch")
@@ -103,7 +103,7 @@ if looks:
         with st.expander(f"Earlier versions ({len(looks) - 1})"):
             earlier = list(enumerate(looks[:-1], 1))[-6:]
             for column, (number, look) in zip(st.columns(len(earlier)), earlier):
-                column.image(look["image"], caption=f"{number}: {look['label']}", width="stretch")
+                column.image(look["image"], caption=f"{number}: {literal(look['label'])}", width="stretch")
 else:
     with result:
         st.info("Describe an outfit and press Generate. Each image is followed by the closest catalog products.")

@@ -16,7 +16,7 @@ from atelier.images import decode_image, png_bytes
 from atelier.search import Query
 from atelier.sketch import PAD, WORDS_WEIGHT, preprocess_sketch
 from dashboard import services
-from dashboard.components import product_grid
+from dashboard.components import literal, product_grid
 
 
 def drawing() -> Image.Image | None:
@@ -34,7 +34,7 @@ def drawing() -> Image.Image | None:
         try:
             return decode_image(upload.getvalue(), upload.name)
         except ValueError as error:
-            st.error(str(error))
+            st.error(literal(error))
             return None
     strokes = canvas.image_data
     if strokes is None or not (strokes[..., 3] > 0).any():

@@ -11,7 +11,7 @@ import streamlit as st
 from atelier.catalog_store import Hit
 from atelier.config import AtelierError
 from dashboard import services
-from dashboard.components import product_grid, shopper_lean, with_progress
+from dashboard.components import literal, product_grid, shopper_lean, with_progress
 
 DEFAULT_PROFILE = "merchandiser"
 
@@ -25,11 +25,11 @@ def open_conversation(profile: str, conversation_id: str | None) -> None:
 
 def show_message(message) -> None:
     with st.chat_message(message.role):
-        st.markdown(message.text)
+        st.markdown(literal(message.text))
         if message.image is not None:
             st.image(message.image, width=360)
         if message.prompt and message.intent == "new_outfit":
-            st.caption(f"Prompt: {message.prompt}")
+            st.caption(f"Prompt: {literal(message.prompt)}")
         product_grid([Hit(p["id"], p["score"], p["fields"]) for p in message.products])
 
 
@@ -51,7 +51,7 @@ with st.sidebar:
     if past:
         st.caption("Conversations")
     for item in past:
-        st.button(item["title"], key=f"conversation-{item['id']}", on_click=open_conversation,
+        st.button(literal(item["title"]), key=f"conversation-{item['id']}", on_click=open_conversation,
                   args=(profile, item["id"]), width="stretch", type="primary" if item["id"] == conversation else
                   "secondary")
 
@@ -69,11 +69,11 @@ if text:
         conversation = history.create(profile, text)
         open_conversation(profile, conversation)
     with st.chat_message("user"):
-        st.markdown(text)
+        st.markdown(literal(text))
     with st.chat_message("assistant"):
         try:
             with_progress("Styling…", lambda: services.stylist().respond(conversation, text, lean))
         except AtelierError as error:
-            st.error(str(error))
+            st.error(literal(error))
         else:
             st.rerun()

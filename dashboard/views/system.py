@@ -7,6 +7,7 @@ import streamlit as st
 
 from atelier.config import AtelierError
 from dashboard import services
+from dashboard.components import literal
 
 st.title("System")
 settings = services.settings()
@@ -22,7 +23,7 @@ with triton_column:
         st.dataframe(pd.DataFrame(models), hide_index=True, width="stretch")
         st.caption(f"Embedding model served: {services.triton().embedding_model()}")
     except AtelierError as error:
-        st.error(str(error))
+        st.error(literal(error))
 
 with milvus_column:
     st.subheader("Milvus")
@@ -32,4 +33,4 @@ with milvus_column:
         st.metric("Products", stats["rows"])
         st.json({k: v for k, v in stats.items() if k not in ("uri", "collection", "rows")})
     except AtelierError as error:
-        st.error(str(error))
+        st.error(literal(error))

@@ -16,6 +16,7 @@ from atelier.trend_store import catalog_embeddings
 from atelier.trends import PERIODS, SUMMARY_COLUMNS, TrendCluster, rising_terms, trend_clusters, white_space
 from atelier.triton_client import EmbeddingModel
 from dashboard import services
+from dashboard.components import literal, product_image
 from ingest.labels import ZeroShotLabeler
 from ingest.trends_import import import_trend_posts
 
@@ -91,21 +92,14 @@ def import_result() -> None:
         st.success(f"Imported {report['upserted']} of {report['rows']} posts; the collection holds "
                    f"{report['collection_rows']}.")
         if report["rejected"]:
-            st.warning(f"{report['rejected']} rejected (all reasons in {report['rejects_path']}): "
-                       + "; ".join(report["reasons"]))
-
-
-def show_image(column, uri: str, caption: str | None = None) -> None:
-    """An image by URL or local path; a note instead when the local file is gone."""
-    if uri.startswith(("http://", "https://")) or Path(uri).is_file():
-        column.image(uri, caption=caption, width="stretch")
-    else:
-        column.caption(f"image gone: {uri}")
+            st.warning(literal(f"{report['rejected']} rejected (all reasons in {report['rejects_path']}): "
+                               + "; ".join(report["reasons"])))
 
 
 def examples(posts: list[dict[str, Any]]) -> None:
     for column, post in zip(st.columns(EXAMPLES), posts[:EXAMPLES]):
-        show_image(column, post["image"], f"{post['likes']} likes · {post['date']:%d %b %Y}")
+        with column:
+            product_image(post["image"], f"{post['likes']} likes · {post['date']:%d %b %Y}")
 
 
 def controls() -> tuple[str, int, int, bool]:
@@ -126,7 +120,7 @@ def rising_section(posts: list[dict[str, Any]], by: str, recent: int, min_count:
         table = rising_terms(posts, by=by, min_count=min_count, top=max(terms, 1), recent=recent,
                              likes_weighted=weighted)
     except AtelierError as error:
-        st.warning(str(error))
+        st.warning(literal(error))
         return
     hashtags, labels = table[table["kind"] == "hashtag"], table[table["kind"] == "label"]
     unit = "likes-weighted posts" if weighted else "posts"
@@ -139,7 +133,7 @@ def rising_section(posts: list[dict[str, Any]], by: str, recent: int, min_count:
         summary_table(hashtags, unit)
         for term in hashtags.index[:EXAMPLE_TERMS]:
             tagged = [post for post in reversed(posts) if term[1:] in post["hashtags"]]
-            st.markdown(f"**{term}** · score {hashtags.loc[term, 'score']:+.2f} · latest posts")
+            st.markdown(f"**{literal(term)}** · score {hashtags.loc[term, 'score']:+.2f} · latest posts")
             examples(tagged)
     if any("labels" in post for post in posts):
         label_section(labels, unit)
@@ -170,7 +164,7 @@ def label_section(labels: pd.DataFrame, unit: str) -> None:
 
 def cluster_card(cluster: TrendCluster, posts_by_id: dict[str, dict[str, Any]]) -> None:
     st.markdown(f"**Trend {cluster.id + 1}** · {cluster.size} posts · {cluster.likes} likes")
-    st.caption(" ".join(f"#{tag} ({count})" for tag, count in cluster.hashtags) or "no hashtags")
+    st.caption(literal(" ".join(f"#{tag} ({count})" for tag, count in cluster.hashtags) or "no hashtags"))
     examples([posts_by_id[post_id] for post_id in cluster.examples(EXAMPLES)])
 
 
@@ -184,7 +178,7 @@ def cluster_section(posts: list[dict[str, Any]], collection: str, count: int) ->
     try:
         clusters = load_clusters(collection, count, k)
     except AtelierError as error:
-        st.warning(str(error))
+        st.warning(literal(error))
         return []
     posts_by_id = {post["id"]: post for post in posts}
     for start in range(0, len(clusters), CLUSTER_COLUMNS):
@@ -205,7 +199,7 @@ def white_space_section(clusters: list[TrendCluster], posts: list[dict[str, Any]
         products, vectors = load_catalog(services.store().collection, model.to_json())
         coverage = white_space(clusters, vectors, [product["id"] for product in products], threshold)
     except AtelierError as error:
-        st.warning(str(error))
+        st.warning(literal(error))
         return
     by_id = {product["id"]: product for product in products}
     st.dataframe(pd.DataFrame([{
@@ -230,8 +224,8 @@ def white_space_section(clusters: list[TrendCluster], posts: list[dict[str, Any]
             with product_column:
                 product = by_id[gap.product_id]
                 st.caption("Closest catalog product")
-                show_image(st, product["image_uri"])
-                st.markdown(f"**{product['title']}**")
+                product_image(product["image_uri"])
+                st.markdown(f"**{literal(product['title'])}**")
 
 
 st.title("Trends")
@@ -240,7 +234,7 @@ store = services.trend_store()
 try:
     count = store.count()
 except AtelierError as error:
-    st.error(str(error))
+    st.error(literal(error))
     st.stop()
 if count == 0:
     st.info(f"The trends collection {store.collection!r} is empty.")

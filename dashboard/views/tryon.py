@@ -18,7 +18,7 @@ from atelier.config import AtelierError
 from atelier.diffusion.inputs import GARMENT_TYPES
 from atelier.images import decode_image, mask_from_strokes, png_bytes
 from dashboard import services
-from dashboard.components import catalog_picker, take_pick, with_progress
+from dashboard.components import catalog_picker, literal, take_pick, with_progress
 
 CANVAS_SIDE = 448  # the longer side of the canvas on screen; the mask is scaled to the photo
 WORN_ON = {"upper": "Upper body", "lower": "Lower body", "overall": "Full body (dresses, jumpsuits)"}
@@ -79,7 +79,7 @@ def try_on(person: bytes, garment: dict, strokes: np.ndarray | None, garment_typ
             "tryon", person=person, garment=garment["image"], mask=mask, garment_type=garment_type,
             steps=steps, guidance_scale=guidance, seed=seed))
     except AtelierError as error:
-        st.error(str(error))
+        st.error(literal(error))
         return
     st.session_state.tryon_result = {"image": png_bytes(result), "seed": used_seed, "person": person,
                                      "garment": garment["title"]}
@@ -92,7 +92,7 @@ with person_column:
 with garment_column:
     garment = choose_garment()
     if garment:
-        st.image(garment["image"], caption=f"Garment: {garment['title']}", width=160)
+        st.image(garment["image"], caption=f"Garment: {literal(garment['title'])}", width=160)
 if not garment:
     st.info("Choose a garment from the catalog or upload one, then paint where it goes on the person.")
     st.stop()

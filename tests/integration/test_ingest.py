@@ -13,7 +13,9 @@ import pandas as pd
 import pytest
 
 from atelier.catalog_store import CatalogStore
+from atelier.config import AtelierError
 from atelier.processes import free_port
+from ingest.fetch import ImageSources
 from ingest.pipeline import ingest_catalog
 from tests.conftest import DEMO_COUNT
 
@@ -36,7 +38,8 @@ def test_a_changed_row_is_updated_in_place(triton, milvus_uri, demo_csv, tmp_pat
     frame["image"] = [str(demo_csv.parent / image) for image in frame["image"]]
     changed = tmp_path / demo_csv.name  # same name: same `source`, so only the price differs
     frame.to_csv(changed, index=False)
-    report = ingest_catalog(changed, triton, store, tmp_path / "r2.jsonl", progress=False)
+    report = ingest_catalog(changed, triton, store, tmp_path / "r2.jsonl", progress=False,
+                            sources=ImageSources.under([demo_csv.parent]))
     assert report.upserted == 1 and report.collection_rows == DEMO_COUNT
     row = store.client.query(store.collection, filter=f'id == "{frame.loc[0, "id"]}"', output_fields=["price"])
     assert row[0]["price"] == pytest.approx(999.5)
@@ -58,7 +61,9 @@ def test_malformed_rows_and_unreadable_images_go_to_rejects(triton, milvus_uri, 
     catalog = demo_csv.parent / "with-bad-rows.csv"
     pd.concat([good, pd.DataFrame(bad)]).to_csv(catalog, index=False)
     rejects_path = tmp_path / "rejects.jsonl"
-    report = ingest_catalog(catalog, triton, CatalogStore(milvus_uri, "rejects"), rejects_path, progress=False)
+    sources = ImageSources.under([demo_csv.parent, tmp_path], allow_private=True)  # the closed port is on loopback
+    report = ingest_catalog(catalog, triton, CatalogStore(milvus_uri, "rejects"), rejects_path, progress=False,
+                            sources=sources)
     lines = [json.loads(line) for line in rejects_path.read_text().splitlines()]
     rejects = {line["row"]["id"]: line["reason"] for line in lines}
     assert report.upserted == 3 and report.collection_rows == 3
@@ -103,11 +108,35 @@ def test_the_same_picture_twice_is_rejected_naming_the_first_product(triton, mil
     catalog = tmp_path / "catalog.csv"
     frame.to_csv(catalog, index=False)
     store = CatalogStore(milvus_uri, "pictures")
-    report = ingest_catalog(catalog, triton, store, tmp_path / "r.jsonl", progress=False)
+    sources = ImageSources.under([demo_csv.parent, tmp_path])
+    report = ingest_catalog(catalog, triton, store, tmp_path / "r.jsonl", progress=False, sources=sources)
     first = frame.loc[0, "id"]
     assert report.upserted == 2 and sorted(store.ids()) == sorted([first, frame.loc[3, "id"]])
     assert [reject.reason for reject in report.rejects] == [f"the same picture as product {first}"] * 2
     frame.loc[0, "price"] = "1.5"  # the first product again, changed: its own picture is no duplicate
     frame.head(1).to_csv(catalog, index=False)
-    again = ingest_catalog(catalog, triton, store, tmp_path / "r2.jsonl", progress=False)
+    again = ingest_catalog(catalog, triton, store, tmp_path / "r2.jsonl", progress=False, sources=sources)
     assert again.upserted == 1 and not again.rejects
+
+
+def test_rows_cannot_make_ingest_read_local_files_or_reach_private_addresses(triton, milvus_uri, demo_csv, tmp_path):
+    good = pd.read_csv(demo_csv, dtype=str).head(1)
+    good["image"] = [str(demo_csv.parent / image) for image in good["image"]]
+    base = {"category": "tops", "color": "red", "pattern": "solid", "brand": "b", "price": "10", "title": "t"}
+    hostile = [{**base, "id": "passwd", "image": "/etc/passwd"},
+               {**base, "id": "climb", "image": "../../../../../../etc/hostname"},
+               {**base, "id": "metrics", "image": f"http://127.0.0.1:{free_port()}/metrics"},
+               {**base, "id": "v6", "image": "http://[::1]/x.png"},
+               {**base, "id": "cloud", "image": "http://169.254.169.254/latest/meta-data"}]
+    catalog = tmp_path / "hostile.csv"
+    pd.concat([good, pd.DataFrame(hostile)]).to_csv(catalog, index=False)
+    report = ingest_catalog(catalog, triton, CatalogStore(milvus_uri, "hostile_rows"), tmp_path / "r.jsonl",
+                            progress=False, sources=ImageSources.under([demo_csv.parent, tmp_path]))
+    reasons = {reject.row["id"]: reject.reason for reject in report.rejects}
+    assert report.upserted == 1
+    assert "is outside the folders images are read from" in reasons["passwd"]
+    assert "is outside the folders images are read from" in reasons["climb"]
+    assert {reasons[name].split(":")[0] for name in ("metrics", "v6", "cloud")} == {"refused"}
+    with pytest.raises(AtelierError, match="batch size must be at least 1"):
+        ingest_catalog(catalog, triton, CatalogStore(milvus_uri, "hostile_rows"), tmp_path / "r.jsonl",
+                       batch_size=0, progress=False)
