@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import tritonclient.grpc as triton_grpc
 from tritonclient.utils import InferenceServerException
 
 from atelier.config import AtelierError
+from atelier.images import MAX_REQUEST_PIXELS, pixel_count
 
 MAX_BATCH = 64  # the max_batch_size of clip_text and clip_image
 GENERATION_TIMEOUT_S = 900.0
@@ -68,12 +70,14 @@ class TritonClient:
         result = self._request(model, input_name, items)
         return result.as_numpy("embedding"), EmbeddingModel.from_json(result.as_numpy("model_info")[0][0])
 
-    def _embed(self, model: str, input_name: str, items: list) -> tuple[np.ndarray, EmbeddingModel]:
+    def _embed(self, model: str, input_name: str, items: list,
+               weight: Callable[[bytes], int] = lambda item: 0, budget: int = 0) -> tuple[np.ndarray, EmbeddingModel]:
+        """Embeddings of `items`, sent in requests of at most MAX_BATCH items and `budget` of `weight`."""
         if not items:
             raise AtelierError(f"{model}: nothing to embed")
         chunks, used = [], set()
-        for start in range(0, len(items), MAX_BATCH):
-            embeddings, embedding_model = self._infer(model, input_name, items[start : start + MAX_BATCH])
+        for chunk in _requests(items, weight, budget):
+            embeddings, embedding_model = self._infer(model, input_name, chunk)
             chunks.append(embeddings)
             used.add(embedding_model)
         if len(used) > 1:  # the server was re-exported mid-call
@@ -86,7 +90,7 @@ class TritonClient:
 
     def embed_images(self, images: list[bytes]) -> tuple[np.ndarray, EmbeddingModel]:
         """L2-normalised embeddings [N, D] of encoded images (PNG/JPEG/WebP bytes)."""
-        return self._embed("clip_image", "image", list(images))
+        return self._embed("clip_image", "image", list(images), pixel_count, MAX_REQUEST_PIXELS)
 
     def generate(self, model: str, **values: str | bytes | float | int | None) -> tuple[np.ndarray, int]:
         """One image (H, W, 3 uint8) and its seed from txt2img, edit, inpaint or tryon.
@@ -133,3 +137,17 @@ class TritonClient:
             return self._client.is_server_ready()
         except InferenceServerException:
             return False
+
+
+def _requests(items: list, weight: Callable[[bytes], int], budget: int) -> Iterator[list]:
+    """`items` in order, split into runs of at most MAX_BATCH whose weights sum to at most `budget` (where set)."""
+    run, total = [], 0
+    for item in items:
+        cost = weight(item)
+        if run and (len(run) == MAX_BATCH or (budget and total + cost > budget)):
+            yield run
+            run, total = [], 0
+        run.append(item)
+        total += cost
+    if run:
+        yield run

@@ -14,8 +14,8 @@ from typing import Any
 from PIL import Image
 
 from atelier.images import binary_mask, decode_image, fit_within
+from atelier.text_input import request_text
 
-MAX_PROMPT_CHARS = 2000
 MAX_STEPS = 100
 MAX_GUIDANCE = 30.0
 MAX_IMAGE_GUIDANCE = 10.0
@@ -25,18 +25,11 @@ MAX_SEED = 2**63 - 1
 
 def text(value: Any, name: str, tokenizer, required: bool = True) -> str | None:
     """A prompt that fits the tokenizer's context (CLIP: 77 tokens with start and end)."""
-    if isinstance(value, bytes):
-        try:
-            value = value.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise ValueError(f"{name} is not valid UTF-8 ({error.reason})") from error
-    value = (value or "").strip()
+    value = request_text(value, name)
     if not value:
         if required:
             raise ValueError(f"{name} is empty")
         return None
-    if len(value) > MAX_PROMPT_CHARS:
-        raise ValueError(f"{name} is {len(value)} characters long; at most {MAX_PROMPT_CHARS} are accepted")
     tokens = len(tokenizer(value).input_ids)
     if tokens > tokenizer.model_max_length:
         raise ValueError(f"{name} is {tokens - 2} tokens long; at most {tokenizer.model_max_length - 2} fit "

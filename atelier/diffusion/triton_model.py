@@ -37,6 +37,8 @@ class PipelineModel:
     def rows(self, request) -> list[dict]:
         """The request's rows as {input name: Python value}; ValueError for a malformed request."""
         tensors = {name: pb_utils.get_input_tensor_by_name(request, name) for name in self.inputs}
+        if missing := [name for name in self.required if tensors[name] is None]:
+            raise ValueError(f"the request lacks the required input {', '.join(missing)}")
         arrays = {name: t.as_numpy().reshape(-1) for name, t in tensors.items() if t is not None}
         count = len(arrays[self.required[0]])
         for name, values in arrays.items():

@@ -3,14 +3,11 @@ original (SD inpainting through Triton) and the catalog items most like it."""
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import streamlit as st
-from PIL import Image
 
 from atelier.config import AtelierError
-from atelier.images import mask_from_strokes, png_bytes
+from atelier.images import decode_image, mask_from_strokes, png_bytes
 from dashboard import services
 from dashboard.components import catalog_picker, closest_products, literal, product_grid, take_pick, with_progress
 
@@ -39,7 +36,7 @@ def display_size(size: tuple[int, int]) -> tuple[int, int]:
 
 
 def repaint(base: dict, strokes, prompt: str, quality: str, negative: str, steps: int) -> None:
-    image = Image.open(io.BytesIO(base["image"])).convert("RGB")
+    image = decode_image(base["image"])
     try:
         mask = mask_from_strokes(strokes if strokes is not None else np.zeros((1, 1, 4), np.uint8), image.size)
     except ValueError as error:
@@ -69,7 +66,7 @@ if not bases:
 from streamlit_drawable_canvas import st_canvas  # noqa: E402  (only importable under `streamlit run`)
 
 base = bases[-1]
-base_image = Image.open(io.BytesIO(base["image"])).convert("RGB")
+base_image = decode_image(base["image"])  # upright, as the model will read it: the mask is painted on this
 width, height = display_size(base_image.size)
 paint, controls = st.columns([3, 2])
 with controls:

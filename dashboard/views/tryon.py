@@ -7,11 +7,8 @@ or both, paints the area it should cover, and sees the person wearing it.
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import streamlit as st
-from PIL import Image
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from atelier.config import AtelierError
@@ -31,7 +28,7 @@ def uploaded_image(upload: UploadedFile | None, what: str) -> bytes | None:
     try:
         decode_image(upload.getvalue(), what)
     except ValueError as error:
-        st.error(f"{upload.name}: {error}")
+        st.error(literal(f"{upload.name}: {error}"))
         return None
     return upload.getvalue()
 
@@ -69,7 +66,7 @@ def display_size(size: tuple[int, int]) -> tuple[int, int]:
 
 def try_on(person: bytes, garment: dict, strokes: np.ndarray | None, garment_type: str, steps: int, guidance: float,
            seed: int | None) -> None:
-    size = Image.open(io.BytesIO(person)).size
+    size = decode_image(person).size
     try:
         mask = png_bytes(mask_from_strokes(strokes if strokes is not None else np.zeros((1, 1, 4), np.uint8), size))
     except ValueError:
@@ -101,7 +98,7 @@ from streamlit_drawable_canvas import st_canvas  # noqa: E402  (only importable 
 
 st.subheader("3. Where it goes")
 person_bytes, person_label = person
-person_image = Image.open(io.BytesIO(person_bytes)).convert("RGB")
+person_image = decode_image(person_bytes)  # upright, as the model will read it: the mask is painted on this
 paint, controls = st.columns([3, 2])
 with controls:
     default_type = TYPE_OF_CATEGORY.get(garment["category"] or "", "upper")

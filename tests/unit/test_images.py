@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from atelier.images import binary_mask, decode_image, dilated, feather_radius, fit_within, paste_back, png_bytes
+from tests.phone_photos import encoded, variants
 
 
 @pytest.mark.parametrize(("size", "max_side", "expected"), [
@@ -87,3 +88,25 @@ def test_a_fingerprint_survives_re_encoding_and_resizing_but_tells_colours_apart
     shifted = Image.new("RGB", red.size, (240, 240, 236))
     shifted.paste((205, 30, 35), (46, 30, 114, 140))  # the same garment 16 px to the right
     assert not same_picture(fingerprint(red), fingerprint(shifted))
+
+
+def _portrait() -> Image.Image:
+    """A portrait picture whose top quarter is red: turned any other way, the red is elsewhere."""
+    pixels = np.full((96, 48, 3), 200, np.uint8)
+    pixels[:24] = (220, 30, 30)
+    return Image.fromarray(pixels)
+
+
+@pytest.mark.parametrize("kind", list(variants(_portrait())))
+def test_phone_and_editor_encodings_decode_upright_and_as_they_look(kind):
+    upright = _portrait()
+    decoded = decode_image(variants(upright)[kind])
+    assert decoded.mode == "RGB" and decoded.size == upright.size
+    expected = np.asarray(upright.convert("L").convert("RGB") if kind in ("16-bit png", "greyscale png") else upright,
+                          np.int16)
+    assert np.abs(np.asarray(decoded, np.int16) - expected).mean() < 8
+
+
+def test_transparent_parts_are_white_not_the_colour_they_hide():
+    hidden_black = Image.new("RGBA", (8, 8), (0, 0, 0, 0))
+    assert (np.asarray(decode_image(encoded(hidden_black))) == 255).all()

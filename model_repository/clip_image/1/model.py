@@ -13,7 +13,7 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 from PIL import Image
 
-from atelier.images import decode_image
+from atelier.images import check_request_pixels, decode_image
 
 ENCODER = "clip_image_encoder"
 ENCODER_MAX_BATCH = 64
@@ -71,8 +71,12 @@ class TritonPythonModel:
         responses = [None] * len(requests)
         pixels, owners = [], []  # owners[i] = index of the request that sent pixels[i]
         for index, request in enumerate(requests):
-            raw = pb_utils.get_input_tensor_by_name(request, "image").as_numpy().reshape(-1)
+            tensor = pb_utils.get_input_tensor_by_name(request, "image")
             try:
+                if tensor is None:
+                    raise ValueError("the request lacks the required input image")
+                raw = tensor.as_numpy().reshape(-1)
+                check_request_pixels(list(raw))
                 decoded = [self.preprocess(decode_image(item)) for item in raw]
             except ValueError as error:
                 invalid = pb_utils.TritonError(str(error), pb_utils.TritonError.INVALID_ARG)

@@ -12,20 +12,15 @@ import numpy as np
 import open_clip
 import triton_python_backend_utils as pb_utils
 
+from atelier.text_input import request_text
+
 ENCODER = "clip_text_encoder"
 ENCODER_MAX_BATCH = 64
-MAX_CHARS = 2000
 
 
 def decode_text(raw: bytes) -> str:
-    try:
-        text = raw.decode("utf-8").strip()
-    except UnicodeDecodeError as error:
-        raise ValueError(f"text is not valid UTF-8 ({error.reason})") from error
-    if not text:
+    if not (text := request_text(raw, "text")):
         raise ValueError("text is empty")
-    if len(text) > MAX_CHARS:
-        raise ValueError(f"text is {len(text)} characters long; at most {MAX_CHARS} are accepted")
     return text
 
 
@@ -58,8 +53,11 @@ class TritonPythonModel:
         responses = [None] * len(requests)
         texts, owners = [], []  # owners[i] = index of the request that sent texts[i]
         for index, request in enumerate(requests):
-            raw = pb_utils.get_input_tensor_by_name(request, "text").as_numpy().reshape(-1)
+            tensor = pb_utils.get_input_tensor_by_name(request, "text")
             try:
+                if tensor is None:
+                    raise ValueError("the request lacks the required input text")
+                raw = tensor.as_numpy().reshape(-1)
                 decoded = [decode_text(item) for item in raw]
             except ValueError as error:
                 invalid = pb_utils.TritonError(str(error), pb_utils.TritonError.INVALID_ARG)
