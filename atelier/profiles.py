@@ -43,6 +43,7 @@ current embeddings.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -233,7 +234,10 @@ def save_profile(folder: Path, name: str, orders: list[dict[str, Any]]) -> Path:
     """Store a shopper's normalised order lines as `<folder>/<name>.json`, replacing an earlier import."""
     path = _file(folder, name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"name": name, "orders": orders}, indent=1, ensure_ascii=False), encoding="utf-8")
+    # A shopper's order history: readable by its owner only, from the moment it exists.
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
+        handle.write(json.dumps({"name": name, "orders": orders}, indent=1, ensure_ascii=False))
+    path.chmod(0o600)  # a file from an earlier import keeps its old mode otherwise
     return path
 
 

@@ -18,8 +18,10 @@ from dashboard import services
 from ingest.labels import TRUSTED_ACCURACY
 
 COLUMNS = 5
-# Every ASCII character Streamlit's Markdown gives a meaning to (CommonMark, GFM, HTML, LaTeX, :directives:).
-MARKDOWN_SIGNIFICANT = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&=\"'])")
+# The characters that make Streamlit's Markdown fetch, link, format or hide text: links and images, bare URLs'
+# colons, HTML and entities, emphasis, code, headings, tables, LaTeX and its :colour[...] directives. List
+# markers are left: they can only restyle a line.
+MARKDOWN_SIGNIFICANT = re.compile(r"([\\`*_{}\[\]()#!|<>~$&:])")
 LABELS = ("sleeve", "neckline", "occasion", "style")  # zero-shot labels the catalog's own columns lack
 
 

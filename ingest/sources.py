@@ -6,6 +6,7 @@ dropped silently. Relative image paths are resolved against the catalog file's f
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import math
@@ -77,16 +78,33 @@ def validate(raw: dict[str, Any], base: Path, default_source: str) -> dict[str, 
     return row
 
 
+def csv_records(path: Path) -> list[dict[str, Any]]:
+    """The rows of a CSV file as {column: text}. A line with more fields than the header, and a record that runs
+    over several lines, become errors (rejects), never a failed file or a silently lost row: no catalog field
+    holds a line break, so such a record is a stray quote that swallowed the lines after it."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = [name.strip() for name in next(reader, [])]
+        rows: list[dict[str, Any]] = []
+        first_line = reader.line_num + 1
+        for fields in reader:
+            if reader.line_num > first_line and any("\n" in field or "\r" in field for field in fields):
+                rows.append({"__error__": f"lines {first_line}-{reader.line_num} read as one record: check the "
+                                          f"quotes on line {first_line}", "__line__": first_line})
+            elif len(fields) > len(header):
+                rows.append({"__error__": f"malformed CSV line with {len(fields)} fields: {','.join(fields)[:200]}",
+                             "__line__": first_line})
+            elif any(field.strip() for field in fields):  # blank lines are skipped
+                rows.append(dict(zip(header, fields + [""] * (len(header) - len(fields)))))
+            first_line = reader.line_num + 1
+        return rows
+
+
 def records(path: Path) -> list[dict[str, Any]]:
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
-            malformed: list[list[str]] = []  # lines with too many fields become rejects, not a failed file
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, engine="python",
-                                on_bad_lines=lambda fields: malformed.append(fields))
-            errors = [{"__error__": f"malformed CSV line with {len(f)} fields: {','.join(f)[:200]}"}
-                      for f in malformed]
-            return frame.to_dict("records") + errors
+            return csv_records(path)
         if suffix == ".parquet":
             return pd.read_parquet(path).to_dict("records")
     except Exception as error:

@@ -16,6 +16,7 @@ SIZES = {"tiny": [256, 384, 512], "full": [768, 1024, 1280]}
 
 
 def add_look(model: str, label: str, values: dict) -> None:
+    """`label`: Markdown, the user's words in it escaped (components.literal)."""
     started = time.perf_counter()
     image, seed = with_progress("Generating…" if model == "txt2img" else "Editing…",
                                 lambda: services.triton().generate(model, **values))
@@ -45,7 +46,7 @@ def generate_form() -> None:
         seed = seed_input("generate")
         if st.form_submit_button("Generate", type="primary", width="stretch"):
             try:
-                add_look("txt2img", f"“{prompt.strip()}”", {
+                add_look("txt2img", f"“{literal(prompt.strip())}”", {
                     "prompt": prompt, "negative_prompt": negative or None, "steps": steps,
                     "guidance_scale": guidance, "width": width, "height": height, "seed": seed})
             except AtelierError as error:
@@ -65,7 +66,7 @@ def edit_form(look: dict) -> None:
             seed = seed_input("edit")
         if st.form_submit_button("Apply edit", width="stretch"):
             try:
-                add_look("edit", f"edit: “{instruction.strip()}”", {
+                add_look("edit", f"edit: “{literal(instruction.strip())}”", {
                     "image": look["image"], "instruction": instruction, "steps": steps,
                     "guidance_scale": guidance, "image_guidance_scale": image_guidance, "seed": seed})
             except AtelierError as error:
@@ -75,7 +76,7 @@ def edit_form(look: dict) -> None:
 def show_look(look: dict, number: int) -> None:
     st.image(look["image"], width="stretch")
     width, height = look["size"]
-    st.caption(f"Version {number} · {literal(look['label'])} · seed {look['seed']} · {width}x{height} · "
+    st.caption(f"Version {number} · {look['label']} · seed {look['seed']} · {width}x{height} · "
                f"{look['seconds']:.1f} s")
     st.download_button("Download PNG", look["image"], file_name=f"atelier-{number}-seed{look['seed']}.png",
                        mime="image/png", key="download", width="stretch")
@@ -103,7 +104,7 @@ if looks:
         with st.expander(f"Earlier versions ({len(looks) - 1})"):
             earlier = list(enumerate(looks[:-1], 1))[-6:]
             for column, (number, look) in zip(st.columns(len(earlier)), earlier):
-                column.image(look["image"], caption=f"{number}: {literal(look['label'])}", width="stretch")
+                column.image(look["image"], caption=f"{number}: {look['label']}", width="stretch")
 else:
     with result:
         st.info("Describe an outfit and press Generate. Each image is followed by the closest catalog products.")

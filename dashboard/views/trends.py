@@ -60,7 +60,7 @@ def run_import(export: Path) -> None:
                 settings.home / "rejects" / f"trends-{export.stem}.jsonl", labeler=labeler(),
                 progress=lambda done, total: bar.progress(done / total, text=f"{done} / {total} posts"))
         except AtelierError as error:
-            status.update(label=f"Import failed: {error}", state="error")
+            status.update(label=literal(f"Import failed: {error}"), state="error")
             return
         status.update(label=f"Imported {report.upserted} posts", state="complete")
     st.session_state.trend_import = report.summary() | {"reasons": [r.reason for r in report.rejects[:5]]}

@@ -117,6 +117,7 @@ def test_profiles_are_stored_per_shopper(tmp_path):
     folder = tmp_path / "profiles"
     path = save_profile(folder, "Ana María", orders)
     assert path == folder / "ana-maría.json"
+    assert path.stat().st_mode & 0o777 == 0o600  # an order history is its owner's only
     assert json.loads(path.read_text(encoding="utf-8")) == {"name": "Ana María", "orders": orders}
     loaded = load_profile(folder, "Ana María", EMBEDDINGS)
     assert loaded.colours == {"navy": 0.75, "grey": 0.25} and loaded.taste_units == 3

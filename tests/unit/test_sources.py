@@ -63,6 +63,15 @@ def test_csv_lines_with_extra_fields_are_rejected_not_fatal(tmp_path):
     assert len(rejects) == 1 and "malformed CSV line" in rejects[0].reason
 
 
+def test_a_stray_quote_that_merges_rows_is_reported_not_silent(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text('id,title,image\na,T,a.png\nb,"Stray quote,b.png\nc,T,c.png\nd,T,d.png\n')
+    rows, rejects = read_catalog(path)
+    assert [row["id"] for row in rows] == ["a"]  # b, c and d are inside the unclosed quote
+    assert [reject.reason for reject in rejects] == [
+        "lines 3-5 read as one record: check the quotes on line 3"]
+
+
 def test_parquet_and_folder_sources(tmp_path):
     pd.DataFrame([{"id": "p", "title": "T", "image": "p.png", "price": 2.5}]).to_parquet(tmp_path / "c.parquet")
     rows, _ = read_catalog(tmp_path / "c.parquet")
