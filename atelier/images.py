@@ -15,8 +15,8 @@ from scipy import ndimage
 
 MAX_BYTES = 25 * 1024 * 1024
 MAX_PIXELS = 40_000_000
-# Pixels one clip_image request may carry: decoding and resizing cost about 18 ms a megapixel on 2 cores (64 rows
-# of 36-megapixel PNGs held the model 43 s while other searches waited), so a request stays near a second.
+# Pixels one clip_image request may carry. A red-team run's 64 rows of 36-megapixel PNGs held the model 43 s
+# (about 18 ms a megapixel on 2 cores) while other searches waited; at this limit a request stays near a second.
 MAX_REQUEST_PIXELS = 64_000_000
 FORMATS = {"PNG", "JPEG", "MPO", "WEBP", "GIF", "BMP"}  # MPO: the multi-picture JPEG many phones write
 
