@@ -101,6 +101,8 @@ def malformed() -> Iterator[Case]:
                "aspect")
     yield Case("tryon", "empty mask", {**GOOD["tryon"], "mask": png_bytes(Image.new("L", (64, 96)))}, "mask")
     yield Case("tryon", "garment_type hat", {**GOOD["tryon"], "garment_type": "hat"}, "garment_type")
+    yield Case("tryon", "garment_type of 20,000 characters", {**GOOD["tryon"], "garment_type": "x" * 20_000},
+               "garment_type")
     yield Case("tryon", "mask of another aspect ratio", {**GOOD["tryon"], "mask": png_bytes(picture((96, 64)))},
                "aspect")
     yield Case("clip_image", "72 megapixels in one request",
