@@ -18,7 +18,7 @@ import numpy as np
 from pymilvus import CollectionSchema, DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
-from atelier.config import AtelierError, milvus_token_from_env
+from atelier.config import MILVUS_KEEPALIVE, AtelierError, milvus_token_from_env
 from atelier.triton_client import EmbeddingModel
 
 MODEL_PROPERTY = "atelier.embedding_model"
@@ -48,18 +48,12 @@ class Hit:
     fields: dict[str, Any]
 
 
-# pymilvus pings every 10 s, idle or not. A gRPC server (Milvus Lite's too) takes a ping without data as a strike,
-# and after a few closes the channel with "too many pings": the first call after about 100 s idle failed (a dashboard
-# left open, a test suite between two searches). Ping only during calls, and no more often than servers allow.
-KEEPALIVE = {"grpc.keepalive_time_ms": 300_000, "grpc.keepalive_permit_without_calls": False}
-
-
 def connect(uri: str) -> MilvusClient:
     """A client for a Milvus Lite file or server, with ATELIER_MILVUS_TOKEN ("user:password") where it is set."""
     if "://" not in uri:
         Path(uri).parent.mkdir(parents=True, exist_ok=True)
     try:
-        return MilvusClient(uri, token=milvus_token_from_env(), grpc_options=KEEPALIVE)
+        return MilvusClient(uri, token=milvus_token_from_env(), grpc_options=MILVUS_KEEPALIVE)
     except MilvusException as error:
         raise AtelierError(f"cannot open Milvus at {uri}: {error.message}") from error
     except Exception as error:  # connection failures surface as assorted gRPC/OS errors

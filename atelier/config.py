@@ -38,6 +38,12 @@ def _env(name: str, default: str) -> str:
     return value or default
 
 
+# pymilvus pings every 10 s, idle or not. A gRPC server (Milvus Lite's too) takes a ping without data as a strike,
+# and after a few closes the channel with "too many pings": the first call after about 100 s idle failed (a dashboard
+# left open, a test suite between two searches). Ping only during calls, and no more often than servers allow.
+MILVUS_KEEPALIVE = {"grpc.keepalive_time_ms": 300_000, "grpc.keepalive_permit_without_calls": False}
+
+
 def milvus_token_from_env() -> str:
     """`user:password` for a Milvus server with authentication on; empty for Milvus Lite or an open server."""
     return _env("ATELIER_MILVUS_TOKEN", "")

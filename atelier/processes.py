@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from atelier.config import REPO_ROOT, AtelierError
+from atelier.config import MILVUS_KEEPALIVE, REPO_ROOT, AtelierError
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
@@ -92,9 +92,10 @@ def milvus_lite_server(data_dir: Path, port: int, log_path: Path) -> Service:
     """
 
     def probe() -> bool:
-        from atelier.catalog_store import connect  # pymilvus shares one channel per address: open it as we use it
+        from pymilvus import MilvusClient
 
-        connect(f"http://127.0.0.1:{port}").list_collections()
+        # pymilvus shares one channel per address: the probe opens it as atelier.catalog_store.connect does.
+        MilvusClient(f"http://127.0.0.1:{port}", grpc_options=MILVUS_KEEPALIVE).list_collections()
         return True
 
     command = [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(data_dir),
