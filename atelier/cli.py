@@ -485,7 +485,7 @@ def _suite_config(args: argparse.Namespace):
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> None:
-    from benchmarks import clip_throughput, generation_latency, search_latency, suite
+    from benchmarks import clip_throughput, generation_latency, search_latency, search_load, suite
 
     out = Path(args.out)
     if args.what == "suite":
@@ -494,6 +494,9 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> None:
                            args.milvus_uri or settings.milvus_uri, out, _suite_config(args),
                            command=" ".join(["atelier", *sys.argv[1:]]))
         print(f"wrote {out / result['config']['name']}.json, .png and .md", file=sys.stderr)
+    elif args.what == "load":
+        result = search_load.run(args.triton_url or settings.triton_url, args.milvus_uri or settings.milvus_uri,
+                                 settings.collection, out, clients=args.clients, seconds=args.seconds)
     elif args.what == "clip":
         result = clip_throughput.run(settings, out, requests=args.requests or 256)
     elif args.what == "generation":
@@ -700,15 +703,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="benchmarks: with no name, the suite against a running Triton and Milvus "
                                      "(docs/benchmarks.md); clip, generation: through a fresh embedded Triton against "
-                                     "in-process ONNX Runtime; search: Milvus Lite against numpy")
-    p.add_argument("what", nargs="?", default="suite", choices=["suite", "clip", "generation", "search"])
+                                     "in-process ONNX Runtime; search: Milvus Lite against numpy; load: many clients "
+                                     "searching the running stack's catalog at once")
+    p.add_argument("what", nargs="?", default="suite", choices=["suite", "clip", "generation", "search", "load"])
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--quick", action="store_true", help="suite: a small run (two concurrency levels, 2 denoising "
                                                          "steps at 64 px, 2,000 rows, 64 products), for tests")
-    p.add_argument("--triton-url", help="suite: Triton's gRPC URL (default: $ATELIER_TRITON_URL)")
+    p.add_argument("--triton-url", help="suite, load: Triton's gRPC URL (default: $ATELIER_TRITON_URL)")
     p.add_argument("--metrics-url", help="suite: Triton's metrics endpoint (default: http://<triton "
                                          "host>:8002/metrics)")
-    p.add_argument("--milvus-uri", help="suite: Milvus URI (default: $ATELIER_MILVUS_URI); scratch collections "
+    p.add_argument("--milvus-uri", help="suite, load: Milvus URI (default: $ATELIER_MILVUS_URI); scratch collections "
                                         "atelier_bench_* are made there and dropped")
     p.add_argument("--models", help="suite: comma-separated contract models (default: all that are ready)")
     p.add_argument("--concurrency", help="suite: comma-separated concurrency levels for every model (default: "
@@ -722,6 +726,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sizes", help="search (default 10000,100000), suite (default 10000,100000,1000000): "
                                    "collection sizes")
     p.add_argument("--dim", type=int, default=128, help="search: embedding dimension (the suite uses the served one)")
+    p.add_argument("--clients", type=int, default=16, help="load: clients at once (default 16)")
+    p.add_argument("--seconds", type=float, default=60.0, help="load: how long they search (default 60)")
     p.set_defaults(func=cmd_bench)
     return parser
 

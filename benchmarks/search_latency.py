@@ -50,7 +50,7 @@ def _fill(store: CatalogStore, vectors: np.ndarray, model: EmbeddingModel, rng: 
                  "color": COLOURS[int(rng.integers(len(COLOURS)))], "price": float(i % 200), "image_uri": ""}
                 for i in range(start, min(start + chunk, len(vectors)))]
         store.upsert(rows, vectors[start : start + len(rows)], model)
-    store.client.flush(store.collection)
+    store.seal()
 
 
 def _recall(hits: list, nearest: set[str]) -> float:

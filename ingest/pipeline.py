@@ -149,5 +149,7 @@ def ingest_catalog(
     report.rejected = len(report.rejects)
     report.rejects_path = str(rejects_path)
     write_rejects(report.rejects, rejects_path)
+    if report.upserted:
+        store.seal()
     report.collection_rows = store.count()
     return report

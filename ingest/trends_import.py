@@ -79,5 +79,7 @@ def import_trend_posts(
     report.rejected = len(report.rejects)
     report.rejects_path = str(rejects_path)
     write_rejects(report.rejects, Path(rejects_path))
+    if report.upserted:
+        store.seal()
     report.collection_rows = store.count()
     return report

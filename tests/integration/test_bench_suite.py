@@ -85,3 +85,21 @@ def test_unreachable_triton_is_one_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "Triton is not reachable at localhost:9" in result.stderr
     assert not list(tmp_path.glob("suite_quick.*"))
+
+
+def test_many_clients_searching_at_once_are_counted_per_kind_with_memory(triton_server, milvus_uri, demo_store,
+                                                                          tmp_path: Path) -> None:
+    env = {**os.environ, "ATELIER_HOME": str(tmp_path / "home"), "ATELIER_COLLECTION": demo_store.collection}
+    command = [sys.executable, "-m", "atelier.cli", "bench", "load", "--clients", "4", "--seconds", "4",
+               "--triton-url", triton_server.grpc_url, "--milvus-uri", milvus_uri, "--out", str(tmp_path)]
+    finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    result = json.loads((tmp_path / "search_load.json").read_text())
+    assert Image.open(tmp_path / "search_load.png").size[0] > 0
+    kinds = result["loaded"]["kinds"]
+    assert set(kinds) == set(result["one_client"]) and len(kinds) == 5
+    assert all(report["requests"] > 0 and report["failures"] == 0 for report in kinds.values())
+    assert all(report["p99_ms"] >= report["p50_ms"] > 0 for report in kinds.values())
+    samples = result["loaded"]["rss_mib"]
+    assert len(samples) >= 4 and all(sample.get("tritonserver", 0) > 0 and sample.get("milvus", 0) > 0
+                                     for sample in samples)
