@@ -26,6 +26,7 @@ from atelier.config import AtelierError
 from atelier.plots import saved_figure
 from atelier.search import CatalogSearch, Query
 from atelier.triton_client import TritonClient
+from ingest.fetch import STORED, load_images
 
 QUERIES = ("navy trousers", "a red striped shirt", "black dress", "linen shirt", "polka-dot coat", "tops")
 SERVER_PROCESSES = ("tritonserver", "triton_python_backend_stub", "milvus")  # matched in command lines
@@ -108,9 +109,9 @@ def run(triton_url: str, milvus_uri: str, collection: str, out: Path, clients: i
     if store.count() == 0:
         raise AtelierError(f"collection {collection!r} is empty: ingest a catalog first")
     image_uri = store.rows(["image_uri"], limit=1)[0]["image_uri"]
-    image = Path(image_uri).read_bytes() if Path(image_uri).is_file() else None
-    if image is None:
-        raise AtelierError(f"the first product's image {image_uri} is not a local file")
+    image = load_images([image_uri], STORED)[0]
+    if isinstance(image, str):
+        raise AtelierError(f"the first product's image cannot be loaded: {image}")
     triton = TritonClient(triton_url)
     kinds = request_kinds(CatalogSearch(triton, store), triton, image)
     for call in kinds.values():

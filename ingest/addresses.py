@@ -16,6 +16,8 @@ from aiohttp.abc import ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
 PRIVATE = "refused: private address"
+REDIRECTS = {301, 302, 303, 307, 308}  # followed by hand, so that every hop is checked
+MAX_REDIRECTS = 5
 
 
 class PrivateAddressError(OSError):

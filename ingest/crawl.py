@@ -23,14 +23,12 @@ from urllib.robotparser import RobotFileParser
 import aiohttp
 from tqdm import tqdm
 
-from ingest.addresses import PublicResolver, refusal
+from ingest.addresses import MAX_REDIRECTS, REDIRECTS, PublicResolver, refusal
 from ingest.product_pages import absolute_url, extract_products, extract_sitemap
 
 USER_AGENT = f"Atelier/{version('atelier')} (GenAI fashion studio product-data crawler; obeys robots.txt)"
 ROBOTS_AGENT = "Atelier"  # the token robots.txt groups are matched against
 HEADERS = {"User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.5"}
-REDIRECTS = {301, 302, 303, 307, 308}
-MAX_REDIRECTS = 5
 MAX_SITEMAP_DEPTH = 3  # a sitemap index of sitemap indexes of sitemaps
 MAX_CRAWL_DELAY_S = 60.0  # a larger Crawl-delay would stall the crawl; it is capped
 

@@ -18,10 +18,7 @@ from urllib.parse import urljoin
 import aiohttp
 
 from atelier.images import MAX_BYTES, decode_image
-from ingest.addresses import PrivateAddressError, PublicResolver, refusal
-
-REDIRECTS = {301, 302, 303, 307, 308}
-MAX_REDIRECTS = 5
+from ingest.addresses import MAX_REDIRECTS, REDIRECTS, PrivateAddressError, PublicResolver, refusal
 
 
 @dataclass(frozen=True)
