@@ -9,14 +9,22 @@ refused with a message naming both. Each product also carries its zero-shot fash
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pymilvus import CollectionSchema, DataType, MilvusClient
-from pymilvus.exceptions import MilvusException
+from pymilvus.client.types import Status
+from pymilvus.exceptions import MilvusException, MilvusUnavailableException
 
 from atelier.config import MILVUS_KEEPALIVE, AtelierError, milvus_token_from_env
 from atelier.triton_client import EmbeddingModel
@@ -48,12 +56,44 @@ class Hit:
     fields: dict[str, Any]
 
 
-def connect(uri: str) -> MilvusClient:
+# pymilvus logs every failed call and reconnection with a traceback on stderr; GuardedClient reports each failure,
+# once, itself.
+logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+
+
+class MilvusError(AtelierError):
+    """A Milvus call failed (the server stopped answering, or refused the call); the message names the server."""
+
+
+class GuardedClient:
+    """A MilvusClient whose failures are MilvusErrors naming the server, instead of pymilvus' exceptions."""
+
+    def __init__(self, client: MilvusClient, uri: str) -> None:
+        self._client, self._uri = client, uri
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+        if not callable(method):
+            return method
+
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except MilvusException as error:
+                if isinstance(error, MilvusUnavailableException) or error.code == Status.CONNECT_FAILED:
+                    raise MilvusError(f"Milvus at {self._uri} is not answering ({error.message}); start it again "
+                                      "(`atelier up` starts the embedded one) and repeat what you did") from None
+                raise MilvusError(f"Milvus at {self._uri} refused {name}: {error.message}") from None
+
+        return guarded
+
+
+def connect(uri: str) -> GuardedClient:
     """A client for a Milvus Lite file or server, with ATELIER_MILVUS_TOKEN ("user:password") where it is set."""
     if "://" not in uri:
         Path(uri).parent.mkdir(parents=True, exist_ok=True)
     try:
-        return MilvusClient(uri, token=milvus_token_from_env(), grpc_options=MILVUS_KEEPALIVE)
+        return GuardedClient(MilvusClient(uri, token=milvus_token_from_env(), grpc_options=MILVUS_KEEPALIVE), uri)
     except MilvusException as error:
         raise AtelierError(f"cannot open Milvus at {uri}: {error.message}") from error
     except Exception as error:  # connection failures surface as assorted gRPC/OS errors
@@ -104,6 +144,30 @@ class EmbeddingCollection:
 
     def exists(self) -> bool:
         return self.client.has_collection(self.collection)
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold this collection's writer lock on this machine. A second ingest into it meanwhile (the CLI and the
+        dashboard, say) is refused rather than interleaved: both would upsert the same ids, the last write of
+        each winning silently. Writers on other machines sharing a Milvus server are not seen."""
+        where = self.uri if "://" in self.uri else str(Path(self.uri).resolve())
+        key = hashlib.sha256(f"{where}|{self.collection}".encode()).hexdigest()[:16]
+        with open(Path(tempfile.gettempdir()) / f"atelier-writer-{key}.lock", "a+") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock.seek(0)
+                raise AtelierError(f"another ingest into collection {self.collection!r} at {self.uri} is running "
+                                   f"({lock.read().strip() or 'pid unknown'}); run this one when it has finished"
+                                   ) from None
+            lock.seek(0)
+            lock.truncate()
+            lock.write(f"pid {os.getpid()}")
+            lock.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def recorded_model(self) -> EmbeddingModel | None:
         if not self.exists():
@@ -251,13 +315,10 @@ class CatalogStore(EmbeddingCollection):
         self.check_model(model)
         if not 1 <= top_k <= 1000:
             raise AtelierError("top_k must be between 1 and 1000")
-        try:
-            results = self.client.search(
-                self.collection, [vector.astype(np.float32).tolist()], limit=top_k, filter=filter_expr,
-                output_fields=OUTPUT_FIELDS, search_params={"metric_type": "COSINE", "params": {"ef": max(ef, top_k)}},
-            )
-        except MilvusException as error:
-            raise AtelierError(f"search failed: {error.message}") from error
+        results = self.client.search(
+            self.collection, [vector.astype(np.float32).tolist()], limit=top_k, filter=filter_expr,
+            output_fields=OUTPUT_FIELDS, search_params={"metric_type": "COSINE", "params": {"ef": max(ef, top_k)}},
+        )
         hits = [Hit(hit["id"], float(hit["distance"]), dict(hit["entity"])) for hit in results[0]]
         for hit in hits:
             hit.fields["price"] = round(hit.fields["price"], 2)  # stored as float32

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 import time
@@ -12,6 +13,10 @@ from atelier.config import PROFILES, AtelierError, Settings
 from atelier.diffusion.inputs import GARMENT_TYPES
 from atelier.processes import stop_on_signals
 from atelier.triton_server import TritonPorts
+
+# Disk errors end a command with one line, not a traceback: the user mends them outside Atelier.
+DISK_ERRORS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+               errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied"}
 
 
 def _add_triton_ports(parser: argparse.ArgumentParser) -> None:
@@ -741,6 +746,13 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args, settings)
     except AtelierError as error:
         print(f"atelier: error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        if error.errno not in DISK_ERRORS:
+            raise
+        where = f" writing {error.filename}" if error.filename else ""
+        print(f"atelier: error: {DISK_ERRORS[error.errno]}{where}; mend that and run the command again",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -28,6 +28,8 @@ GRPC_ADMIN_KEY_HEADER = f"triton-grpc-protocol-{ADMIN_KEY_HEADER}"
 # server's state). Health, metadata, model config, statistics and inference stay open.
 RESTRICTED_ENDPOINTS = "model-repository,shared-memory,trace,logging"
 ADMIN_KEY_PATTERN = re.compile(r"[A-Za-z0-9._~-]{16,}")  # goes into a flag and an HTTP header as it is
+# Triton's log line for a model that did not load: the reason runs to the first escaped line break or the end quote.
+LOAD_FAILURE = re.compile(r"failed to load '([^']+)' version \d+: (?:Internal: )?(.*?)(?:\\n|\"$)", re.MULTILINE)
 
 
 def restricted_endpoint_flags(key: str) -> list[str]:
@@ -103,6 +105,11 @@ def missing_exports(repository: Path) -> list[str]:
         elif 'backend: "python"' in text and not list(config.parent.glob("*/export.json")):
             missing.append(config.parent.name)
     return missing
+
+
+def load_failures(log: str) -> dict[str, str]:
+    """The models Triton's log says failed to load, each with the first line of its reason."""
+    return {name: reason if len(reason) <= 300 else reason[:297] + "..." for name, reason in LOAD_FAILURE.findall(log)}
 
 
 def prepare_runtime(runtime_dir: Path) -> Path:
@@ -194,6 +201,14 @@ class EmbeddedTriton:
                                probe=client.is_server_ready)
         try:
             self.service.start(timeout)
+        except AtelierError:
+            failed = load_failures(self.log_path.read_text(errors="replace")) if self.log_path.exists() else {}
+            if not failed:
+                raise
+            reasons = "\n".join(f"  {name}: {reason}" for name, reason in sorted(failed.items()))
+            raise AtelierError(f"Triton could not load {len(failed)} model(s) from {self.repository} (log: "
+                               f"{self.log_path}):\n{reasons}\nexport them again (`atelier export`, with --only "
+                               "for their families) or restore the repository") from None
         finally:
             client.close()  # an open keep-alive connection would hold up shutdown until the exit timeout
 

@@ -30,6 +30,7 @@ from typing import Any
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
+from atelier.config import AtelierError
 from atelier.diffusion.inputs import MIN_SIDE
 from atelier.processes import visible_gpus
 
@@ -67,7 +68,14 @@ def read_config_text(text: str) -> model_config_pb2.ModelConfig:
 
 
 def read_config(path: Path) -> model_config_pb2.ModelConfig:
-    return read_config_text(Path(path).read_text())
+    """The model's config; a syntax error is an AtelierError naming the file, line and column."""
+    try:
+        return read_config_text(Path(path).read_text())
+    except text_format.ParseError as error:
+        where = f"{path}:{error.GetLine()}:{error.GetColumn()}" if error.GetLine() else str(path)
+        reason = str(error).split(" : ", 1)[-1]
+        raise AtelierError(f"{where}: {reason} (a config.pbtxt that Triton cannot read; restore it from git or "
+                           "export the model again)") from None
 
 
 def family_networks(repository: Path, family: str) -> list[str]:

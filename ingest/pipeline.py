@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from atelier.catalog_store import CatalogStore
+from atelier.catalog_store import CatalogStore, MilvusError
 from atelier.config import AtelierError
 from atelier.images import PICTURE_TOLERANCE, decode_image, fingerprint, same_picture
 from atelier.triton_client import EmbeddingModel, TritonClient
@@ -30,6 +30,7 @@ class IngestReport:
     rows: int = 0
     unchanged: int = 0
     upserted: int = 0
+    replaced: int = 0  # of the upserted: products already stored under the same id with other content
     rejected: int = 0
     rejects_path: str = ""
     collection_rows: int = 0
@@ -115,37 +116,43 @@ def ingest_catalog(
     pictures = Pictures(store)
     report.embedding_model = str(model)
     callback = progress if callable(progress) else None
-    with tqdm(total=len(rows), desc=f"ingest {Path(source).name}", unit="row",
-              disable=progress is not True) as bar:
-        for start in range(0, len(rows), batch_size):
-            batch = rows[start : start + batch_size]
-            stored = store.row_hashes([row["id"] for row in batch])
-            todo = [row for row in batch if stored.get(row["id"]) != row["row_hash"]]
-            report.unchanged += len(batch) - len(todo)
-            if todo:
-                loaded = load_images([row["image_uri"] for row in todo], sources, concurrency=concurrency)
-                good = []
-                for row, data in zip(todo, loaded):
-                    if isinstance(data, str):
-                        report.rejects.append(Reject(0, data, row))
-                        continue
-                    picture = fingerprint(decode_image(data))
-                    if (owner := pictures.owner(row["id"], picture)) is not None:
-                        report.rejects.append(Reject(0, f"the same picture as product {owner}", row))
-                        continue
-                    pictures.add(row["id"], picture)
-                    row["image_fingerprint"] = picture.tobytes().hex()
-                    good.append((row, data))
-                if good:
-                    kept, vectors = embed_batch(triton, *map(list, zip(*good)), report, model)
-                    if kept:
-                        labels = labeler.label_embeddings(np.asarray(vectors), model)
-                        store.upsert([{**row, **label_fields(found)} for row, found in zip(kept, labels)], vectors,
-                                     model)
-                        report.upserted += len(kept)
-            bar.update(len(batch))
-            if callback is not None:
-                callback(min(start + batch_size, len(rows)), len(rows))
+    try:
+        with store.writing(), tqdm(total=len(rows), desc=f"ingest {Path(source).name}", unit="row",
+                                   disable=progress is not True) as bar:
+            for start in range(0, len(rows), batch_size):
+                batch = rows[start : start + batch_size]
+                stored = store.row_hashes([row["id"] for row in batch])
+                todo = [row for row in batch if stored.get(row["id"]) != row["row_hash"]]
+                report.unchanged += len(batch) - len(todo)
+                if todo:
+                    loaded = load_images([row["image_uri"] for row in todo], sources, concurrency=concurrency)
+                    good = []
+                    for row, data in zip(todo, loaded):
+                        if isinstance(data, str):
+                            report.rejects.append(Reject(0, data, row))
+                            continue
+                        picture = fingerprint(decode_image(data))
+                        if (owner := pictures.owner(row["id"], picture)) is not None:
+                            report.rejects.append(Reject(0, f"the same picture as product {owner}", row))
+                            continue
+                        pictures.add(row["id"], picture)
+                        row["image_fingerprint"] = picture.tobytes().hex()
+                        good.append((row, data))
+                    if good:
+                        kept, vectors = embed_batch(triton, *map(list, zip(*good)), report, model)
+                        if kept:
+                            labels = labeler.label_embeddings(np.asarray(vectors), model)
+                            store.upsert([{**row, **label_fields(found)} for row, found in zip(kept, labels)],
+                                         vectors, model)
+                            report.upserted += len(kept)
+                            report.replaced += sum(row["id"] in stored for row in kept)
+                bar.update(len(batch))
+                if callback is not None:
+                    callback(min(start + batch_size, len(rows)), len(rows))
+    except MilvusError as error:
+        write_rejects(report.rejects, rejects_path)
+        raise MilvusError(f"{error}. {report.upserted} products were stored before it stopped; run the same ingest "
+                          "again to finish (stored products are skipped)") from None
     report.rejected = len(report.rejects)
     report.rejects_path = str(rejects_path)
     write_rejects(report.rejects, rejects_path)

@@ -171,6 +171,10 @@ def read_catalog(path: Path) -> tuple[list[dict[str, Any]], list[Reject]]:
 def write_rejects(rejects: list[Reject], path: Path) -> None:
     """One JSON object per reject: its line, reason and row."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        for reject in rejects:
-            f.write(json.dumps({"line": reject.line, "reason": reject.reason, "row": reject.row}, default=str) + "\n")
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            for reject in rejects:
+                f.write(json.dumps({"line": reject.line, "reason": reject.reason, "row": reject.row}, default=str)
+                        + "\n")
+    except OSError as error:  # a full disk fails on a write or the close, where Python names no file
+        raise OSError(error.errno, error.strerror, str(path)) from None

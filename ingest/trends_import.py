@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
+from atelier.config import AtelierError
 from atelier.trend_store import TEXT_FIELDS, TrendStore
 from atelier.triton_client import TritonClient
 from ingest.fetch import ImageSources, load_images
@@ -44,7 +45,7 @@ def import_trend_posts(
     `progress`: True draws a progress bar, a callable is called with (done, total) after every batch.
     """
     if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        raise AtelierError(f"the batch size must be at least 1, not {batch_size}")
     posts, rejects = read_trend_posts(Path(path), media_root)
     sources = ImageSources.under([media_root or Path(path).parent])
     report = IngestReport(rows=len(posts) + len(rejects), rejects=list(rejects))
@@ -58,7 +59,8 @@ def import_trend_posts(
         else:
             usable.append(post)
     posts = usable
-    with tqdm(total=len(posts), desc=f"import {Path(path).name}", unit="post", disable=progress is not True) as bar:
+    with store.writing(), tqdm(total=len(posts), desc=f"import {Path(path).name}", unit="post",
+                               disable=progress is not True) as bar:
         for start in range(0, len(posts), batch_size):
             batch = posts[start : start + batch_size]
             loaded = load_images([post["image"] for post in batch], sources)

@@ -49,6 +49,14 @@ SCHEDULERS = {
 }
 
 
+def exported_folder(version_dir: Path, name: str) -> Path:
+    """A folder the export wrote beside export.json (tokenizer, scheduler); a clear error where it is missing."""
+    folder = Path(version_dir) / name
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} is missing: the model repository is damaged; export this model again")
+    return folder
+
+
 def configured_scheduler(model_dir: Path) -> str:
     """The scheduler a generation model's config.pbtxt names: the one place it is chosen."""
     text = (Path(model_dir) / "config.pbtxt").read_text()
@@ -71,12 +79,12 @@ class Pipeline:
     def __init__(self, version_dir: Path, networks: Networks, scheduler: str) -> None:
         self.spec = json.loads((Path(version_dir) / "export.json").read_text())
         self.networks = networks
-        tokenizer_dir = Path(version_dir) / "tokenizer"  # try-on has no text encoder
-        self.tokenizer = CLIPTokenizer.from_pretrained(tokenizer_dir) if tokenizer_dir.exists() else None
+        has_text = self.network("text_encoder") in self.spec["networks"]  # try-on has no text encoder
+        self.tokenizer = CLIPTokenizer.from_pretrained(exported_folder(version_dir, "tokenizer")) if has_text else None
         self.scheduler_name = scheduler
         if self.scheduler_name not in SCHEDULERS:
             raise ValueError(f"unknown scheduler {self.scheduler_name!r}; one of {', '.join(SCHEDULERS)}")
-        self.scheduler_config = SCHEDULERS[self.scheduler_name].load_config(Path(version_dir) / "scheduler")
+        self.scheduler_config = SCHEDULERS[self.scheduler_name].load_config(exported_folder(version_dir, "scheduler"))
         vae = self.spec["vae"]
         self.vae_scale_factor, self.scaling_factor = vae["scale_factor"], vae["scaling_factor"]
         self.latent_channels = vae["latent_channels"]
@@ -144,7 +152,7 @@ class Text2Image(Pipeline):
 
     def __init__(self, version_dir: Path, networks: Networks, scheduler: str) -> None:
         super().__init__(version_dir, networks, scheduler)
-        self.tokenizer_2 = CLIPTokenizer.from_pretrained(Path(version_dir) / "tokenizer_2")
+        self.tokenizer_2 = CLIPTokenizer.from_pretrained(exported_folder(version_dir, "tokenizer_2"))
 
     def parse(self, values: dict[str, Any]) -> inputs.Txt2ImgRequest:
         return inputs.txt2img_request(values, self.tokenizer, self.defaults, self.max_side)
