@@ -96,6 +96,10 @@ class Txt2ImgRequest:
     def batch_key(self) -> tuple:
         return (self.width, self.height, self.steps, self.guidance_scale)
 
+    @property
+    def megapixel_steps(self) -> float:
+        return self.steps * self.width * self.height / 1e6
+
 
 @dataclass(frozen=True)
 class EditRequest:
@@ -113,6 +117,10 @@ class EditRequest:
 
     def batch_key(self) -> tuple:
         return (self.size, self.steps, self.guidance_scale, self.image_guidance_scale)
+
+    @property
+    def megapixel_steps(self) -> float:
+        return self.steps * self.size[0] * self.size[1] / 1e6
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,20 @@ class InpaintRequest:
 
     def batch_key(self) -> tuple:
         return (self.size, self.steps, self.guidance_scale, self.strength)
+
+    @property
+    def megapixel_steps(self) -> float:
+        return int(self.steps * self.strength) * self.size[0] * self.size[1] / 1e6  # strength skips the first steps
+
+
+def check_work(rows: list, limit: float) -> None:
+    """ValueError when a request's rows together ask for more denoising than `limit` megapixel-steps (steps x
+    pixels processed, summed over rows): the model's per-request budget, set in its config.pbtxt."""
+    work = sum(row.megapixel_steps for row in rows)
+    if work > limit:
+        raise ValueError(f"this request asks for {work:.1f} megapixel-steps (rows x steps x processed pixels); this "
+                         f"server takes at most {limit:g} in one request: ask for fewer rows or steps, or a smaller "
+                         "size")
 
 
 def txt2img_request(values: dict[str, Any], tokenizer, defaults: dict, max_side: int) -> Txt2ImgRequest:
@@ -198,6 +220,10 @@ class TryOnRequest:
 
     def batch_key(self) -> tuple:
         return (self.size, self.steps, self.guidance_scale, self.garment_type)  # pre-warping depends on the type
+
+    @property
+    def megapixel_steps(self) -> float:
+        return self.steps * 2 * self.size[0] * self.size[1] / 1e6  # the garment is denoised beside the person
 
 
 def garment_type(value: Any) -> str:

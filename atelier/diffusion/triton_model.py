@@ -16,6 +16,7 @@ from collections import defaultdict
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
+from atelier.diffusion.inputs import check_work
 from atelier.diffusion.networks import TritonNetworks
 from atelier.diffusion.pipelines import load_pipeline
 
@@ -33,6 +34,7 @@ class PipelineModel:
         self.pipeline = load_pipeline(version_dir, TritonNetworks())  # scheduler: config.pbtxt's parameter
         self.inputs = [tensor["name"] for tensor in config["input"]]
         self.required = [tensor["name"] for tensor in config["input"] if not tensor.get("optional", False)]
+        self.max_megapixel_steps = float(config["parameters"]["max_megapixel_steps"]["string_value"])
 
     def rows(self, request) -> list[dict]:
         """The request's rows as {input name: Python value}; ValueError for a malformed request."""
@@ -56,6 +58,7 @@ class PipelineModel:
                 parsed = [self.pipeline.parse(row) for row in self.rows(request)]
                 if len({row.output_size for row in parsed}) > 1:
                     raise ValueError("all rows of one request must give images of the same size")
+                check_work(parsed, self.max_megapixel_steps)
             except ValueError as error:
                 responses[index] = _invalid(str(error))
                 continue

@@ -63,8 +63,9 @@ def ingest_with_progress(source: Path, label: str, allow_private: bool = False) 
 
 
 def show_report(report: IngestReport) -> None:
-    st.success(f"{report.upserted} products added or updated, {report.unchanged} unchanged, "
-               f"{report.rejected} rejected; the catalog has {report.collection_rows}.")
+    st.success(f"{report.upserted - report.replaced} products added, {report.replaced} replaced (an id already "
+               f"stored, now with this file's content), {report.unchanged} unchanged, {report.rejected} rejected; "
+               f"the catalog has {report.collection_rows}.")
     if report.rejects:
         st.subheader("Rejects")
         st.dataframe(pd.DataFrame([{"record": r.line, "reason": r.reason,

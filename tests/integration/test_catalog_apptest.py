@@ -59,7 +59,7 @@ def test_collect_ingest_and_browse(monkeypatch, triton_server, milvus_uri, shop,
     next(button for button in app.button if button.label == "Collect products").click().run()
     assert not app.exception
     assert any("3 products found on 4 pages" in info.value for info in app.info)
-    assert any("2 products added or updated" in success.value and "1 rejected" in success.value
+    assert any("2 products added, 0 replaced" in success.value and "1 rejected" in success.value
                for success in app.success)
     failures = [frame.value for frame in app.dataframe]
     assert any("no product data" in " ".join(map(str, frame.get("reason", []))) for frame in failures)
