@@ -227,8 +227,7 @@ class TryOnRequest:
 
 
 def garment_type(value: Any) -> str:
-    value = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-    value = (value or "upper").strip().lower()
+    value = request_text(value, "garment_type").lower() or "upper"
     if value not in GARMENT_TYPES:
         shown = value if len(value) <= 40 else value[:40] + "..."  # a long echo would outgrow gRPC's status
         raise ValueError(f"garment_type must be one of {', '.join(GARMENT_TYPES)}, not {shown!r}")
