@@ -26,6 +26,7 @@ from pymilvus import CollectionSchema, DataType, MilvusClient
 from pymilvus.client.types import Status
 from pymilvus.exceptions import MilvusException, MilvusUnavailableException
 
+from atelier.batching import CallBatcher
 from atelier.config import MILVUS_KEEPALIVE, AtelierError, milvus_token_from_env
 from atelier.triton_client import EmbeddingModel
 
@@ -235,6 +236,7 @@ class EmbeddingCollection:
 class CatalogStore(EmbeddingCollection):
     def __init__(self, uri: str, collection: str = "catalog") -> None:
         super().__init__(uri, collection)
+        self.searches = CallBatcher()  # the searches of everyone sharing this store, one Milvus call at a time
 
     def is_current(self) -> bool:
         """Whether the collection has every field of this version (those made before the labels and image
@@ -315,11 +317,13 @@ class CatalogStore(EmbeddingCollection):
         self.check_model(model)
         if not 1 <= top_k <= 1000:
             raise AtelierError("top_k must be between 1 and 1000")
-        results = self.client.search(
-            self.collection, [vector.astype(np.float32).tolist()], limit=top_k, filter=filter_expr,
-            output_fields=OUTPUT_FIELDS, search_params={"metric_type": "COSINE", "params": {"ef": max(ef, top_k)}},
-        )
-        hits = [Hit(hit["id"], float(hit["distance"]), dict(hit["entity"])) for hit in results[0]]
+        def search_all(vectors: list[list[float]]) -> list:
+            return self.client.search(self.collection, vectors, limit=top_k, filter=filter_expr,
+                                      output_fields=OUTPUT_FIELDS,
+                                      search_params={"metric_type": "COSINE", "params": {"ef": max(ef, top_k)}})
+
+        found = self.searches.submit((top_k, filter_expr, ef), vector.astype(np.float32).tolist(), search_all)
+        hits = [Hit(hit["id"], float(hit["distance"]), dict(hit["entity"])) for hit in found]
         for hit in hits:
             hit.fields["price"] = round(hit.fields["price"], 2)  # stored as float32
         return hits

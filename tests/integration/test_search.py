@@ -69,3 +69,22 @@ def test_a_collection_filled_by_another_model_is_refused(triton, milvus_uri):
     with pytest.raises(ModelMismatchError) as refused:
         CatalogSearch(triton, store).search(Query(text="shirt"))
     assert "someone-elses-clip" in str(refused.value) and served.id in str(refused.value)
+
+
+def test_searches_at_once_through_one_store_each_get_their_own_hits(demo_store, triton):
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = triton.embedding_model()
+    vectors = [vector for vector in np.random.default_rng(3).normal(size=(24, model.dim)).astype(np.float32)]
+    alone = [[hit.id for hit in demo_store.search(vector, model, top_k=5)] for vector in vectors]
+    calls = []
+    search_all = demo_store.client.search
+    demo_store.client.search = lambda *args, **kwargs: calls.append(len(args[1])) or search_all(*args, **kwargs)
+    try:
+        with ThreadPoolExecutor(12) as pool:
+            together = list(pool.map(lambda vector: [hit.id for hit in demo_store.search(vector, model, top_k=5)],
+                                     vectors))
+    finally:
+        del demo_store.client.search
+    assert together == alone
+    assert max(calls) > 1 and len(calls) < len(vectors), f"Milvus calls, vectors in each: {calls}"
