@@ -7,6 +7,7 @@ folder: the binary, the Python backend with the stub for this interpreter, and o
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -107,6 +108,31 @@ def missing_exports(repository: Path) -> list[str]:
     return missing
 
 
+def damaged_exports(repository: Path) -> list[str]:
+    """What the start-up check can see is broken in an exported repository, without loading any model: an ONNX file
+    that does not parse (truncated, overwritten), a generation model missing a folder or a network its export.json
+    names. Triton would find these only after loading everything else, a minute later."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    from atelier.diffusion.exported import folders
+
+    found = []
+    for path in sorted(repository.glob("*/[0-9]*/model.onnx")):
+        try:
+            onnx.load(str(path), load_external_data=False)
+        except (DecodeError, ValueError) as error:
+            found.append(f"{path} does not parse as ONNX ({error}); export it again")
+    for record in sorted(repository.glob("*/[0-9]*/export.json")):
+        spec = json.loads(record.read_text())
+        if "pipeline" not in spec:
+            continue
+        found += [f"{record.parent / name} is missing" for name in folders(spec) if not (record.parent / name).is_dir()]
+        found += [f"{repository / name} is missing (named by {record})" for name in spec["networks"]
+                  if not (repository / name / "config.pbtxt").exists()]
+    return found
+
+
 def load_failures(log: str) -> dict[str, str]:
     """The models Triton's log says failed to load, each with the first line of its reason."""
     return {name: reason if len(reason) <= 300 else reason[:297] + "..." for name, reason in LOAD_FAILURE.findall(log)}
@@ -164,6 +190,10 @@ class EmbeddedTriton:
                 f"model repository {self.repository} is not exported yet (missing: {', '.join(missing)}); "
                 "run `atelier export --profile tiny` first"
             )
+        damaged = damaged_exports(self.repository)
+        if damaged:
+            raise AtelierError("the model repository is damaged:\n" + "\n".join(f"  {line}" for line in damaged)
+                               + "\nexport the models concerned again (`atelier export --only FAMILY`)")
         for name, port in (("http", self.ports.http), ("grpc", self.ports.grpc), ("metrics", self.ports.metrics)):
             if port_in_use(port):
                 raise AtelierError(f"{name} port {port} is already in use; stop what holds it or pick "

@@ -35,7 +35,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 from transformers import CLIPTokenizer
 
-from atelier.diffusion import inputs
+from atelier.diffusion import exported, inputs
 from atelier.diffusion.networks import Networks
 from atelier.diffusion.parsing import load_human_parser_if_exported
 from atelier.images import paste_back
@@ -79,7 +79,7 @@ class Pipeline:
     def __init__(self, version_dir: Path, networks: Networks, scheduler: str) -> None:
         self.spec = json.loads((Path(version_dir) / "export.json").read_text())
         self.networks = networks
-        has_text = self.network("text_encoder") in self.spec["networks"]  # try-on has no text encoder
+        has_text = "tokenizer" in exported.folders(self.spec)  # try-on has no text encoder
         self.tokenizer = CLIPTokenizer.from_pretrained(exported_folder(version_dir, "tokenizer")) if has_text else None
         self.scheduler_name = scheduler
         if self.scheduler_name not in SCHEDULERS:

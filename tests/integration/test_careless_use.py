@@ -110,20 +110,36 @@ def test_another_catalog_with_the_same_ids_is_reported_as_replacing_them(triton_
     assert unchanged["replaced"] == unchanged["upserted"] == 0
 
 
-def test_a_damaged_model_repository_names_each_broken_model_and_why(model_repository, tmp_path):
+def test_a_damaged_model_repository_is_refused_before_triton_starts_naming_each_fault(model_repository, tmp_path):
     damaged = tmp_path / "repository"
-    for name in ("clip_text", "clip_text_encoder", "clip_image_encoder", "edit"):
+    for name in ("clip_text", "clip_text_encoder", "clip_image_encoder", "edit", "pix2pix_unet"):
         shutil.copytree(model_repository / name, damaged / name, ignore=shutil.ignore_patterns("__pycache__"))
     onnx = damaged / "clip_image_encoder" / "1" / "model.onnx"
     onnx.write_bytes(onnx.read_bytes()[:100_000])  # a truncated copy
     shutil.rmtree(damaged / "edit" / "1" / "scheduler")
     server = EmbeddedTriton(damaged, tmp_path / "runtime", TritonPorts(free_port(), free_port(), free_port()))
+    with pytest.raises(AtelierError) as refused:
+        server.start()
+    message = str(refused.value)
+    assert f"{onnx} does not parse as ONNX" in message
+    assert f"{damaged / 'edit' / '1' / 'scheduler'} is missing" in message
+    record = damaged / "edit" / "1" / "export.json"
+    assert f"{damaged / 'pix2pix_vae_decoder'} is missing (named by {record})" in message
+    assert server.service is None, "refused before any process started"
+
+
+def test_a_model_triton_cannot_load_is_named_with_its_reason(model_repository, tmp_path):
+    damaged = tmp_path / "repository"
+    for name in ("clip_text", "clip_text_encoder"):
+        shutil.copytree(model_repository / name, damaged / name, ignore=shutil.ignore_patterns("__pycache__"))
+    with open(damaged / "clip_text" / "1" / "model.py", "a") as code:
+        code.write("\nthis line is not Python\n")  # a damage only loading the model shows
+    server = EmbeddedTriton(damaged, tmp_path / "runtime", TritonPorts(free_port(), free_port(), free_port()))
     with pytest.raises(AtelierError) as failed:
         server.start()
     message = str(failed.value)
-    assert "Triton could not load 2 model(s)" in message
-    assert "clip_image_encoder: " in message and "Protobuf parsing failed" in message
-    assert f"edit: FileNotFoundError: {damaged / 'edit' / '1' / 'scheduler'} is missing" in message
+    assert message.startswith(f"Triton could not load 1 model(s) from {damaged}")
+    assert "\n  clip_text: " in message and "SyntaxError" in message
     assert not server.running()
 
 
