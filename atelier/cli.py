@@ -257,6 +257,7 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> None:
     import time
 
     from atelier.catalog_store import CatalogStore
+    from atelier.diffusion.exported import served_weights
     from atelier.images import png_bytes
     from atelier.search import CatalogSearch, Query
     from atelier.triton_client import TritonClient
@@ -276,7 +277,12 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     png = png_bytes(image)
     out.write_bytes(png)
-    print(f"wrote {out} ({image.shape[1]}x{image.shape[0]}, seed {seed}, {seconds:.1f} s)", file=sys.stderr)
+    weights = served_weights(settings.model_repository, model)
+    made_by = weights.text if weights else "weights unknown: the model repository is not on this machine"
+    print(f"wrote {out} ({image.shape[1]}x{image.shape[0]}, seed {seed}, {seconds:.1f} s; {model}: {made_by})",
+          file=sys.stderr)
+    if weights is not None and not weights.learned:
+        print(f"note: {model} has random weights, so this image is noise, not a design", file=sys.stderr)
     try:
         search = CatalogSearch(triton, CatalogStore(settings.milvus_uri, settings.collection))
         hits = search.search(Query(image=png, top_k=args.top_k))
@@ -285,7 +291,8 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> None:
         hits = []
     if args.json:
         print(json.dumps({"image": str(out), "seed": seed, "width": int(image.shape[1]),
-                          "height": int(image.shape[0]), "seconds": round(seconds, 3),
+                          "height": int(image.shape[0]), "seconds": round(seconds, 3), "weights": made_by,
+                          "learned_weights": bool(weights and weights.learned),
                           "products": [{"id": h.id, "score": h.score, **h.fields} for h in hits]}))
         return
     _print_hits(hits)

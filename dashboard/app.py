@@ -1,8 +1,12 @@
 """Atelier dashboard: `streamlit run dashboard/app.py`. One module per page under dashboard/views/."""
 
 import streamlit as st
+from PIL import Image, ImageDraw
 
-st.set_page_config(page_title="Atelier", page_icon=":material/checkroom:", layout="wide")
+# The tab's icon is drawn here: a :material/...: page icon would be fetched from Google's font CDN at run time.
+icon = Image.new("RGB", (64, 64), (46, 64, 87))
+ImageDraw.Draw(icon).text((32, 32), "A", fill="white", anchor="mm", font_size=44)
+st.set_page_config(page_title="Atelier", page_icon=icon, layout="wide")
 
 pages = [
     st.Page("views/discover.py", title="Discover", icon=":material/search:", default=True),

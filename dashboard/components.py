@@ -160,3 +160,21 @@ def shopper_lean() -> Lean:
         return NO_LEAN
     st.caption(literal(explain(profile, weight)))
     return Lean(profile, weight)
+
+
+MODEL_NAMES = {"txt2img": "Text-to-image", "edit": "Instruction editing", "inpaint": "Inpainting",
+               "tryon": "Try-on"}
+
+
+def weights_notice(*kinds: str) -> dict[str, str]:
+    """A warning above the page for each of `kinds` whose networks have random weights (their images are noise,
+    not designs); returns each kind's weights in words, for the captions under its images."""
+    described = {}
+    for kind in kinds:
+        weights = services.generation_weights(kind)
+        described[kind] = weights.text if weights else "weights unknown (no export record where this dashboard reads)"
+        if weights is not None and not weights.learned:
+            st.warning(f"{MODEL_NAMES[kind]} runs a {weights.text}: what it draws is noise, not a design. Export "
+                       "trained or published weights to see real results (README, “Profiles, the full models”).",
+                       icon=":material/science:")
+    return described

@@ -8,6 +8,7 @@ import streamlit as st
 
 from atelier.catalog_store import CatalogStore
 from atelier.config import Settings
+from atelier.diffusion.exported import Weights, served_weights
 from atelier.search import CatalogSearch
 from atelier.stylist.history import ConversationStore
 from atelier.stylist.stylist import Stylist
@@ -81,3 +82,8 @@ def sample_people(count: int = 4) -> list[Path]:
         if not path.exists():
             synthetic_pair(index, (512, 384), seed=0, split="test").person.save(path)
     return paths
+
+
+def generation_weights(kind: str) -> Weights | None:
+    """Which weights the served generation model `kind` runs (read from the model repository's export record)."""
+    return served_weights(settings().model_repository, kind)

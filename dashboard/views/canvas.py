@@ -9,7 +9,15 @@ import streamlit as st
 from atelier.config import AtelierError
 from atelier.images import decode_image, mask_from_strokes, png_bytes
 from dashboard import services
-from dashboard.components import catalog_picker, closest_products, literal, product_grid, take_pick, with_progress
+from dashboard.components import (
+    catalog_picker,
+    closest_products,
+    literal,
+    product_grid,
+    take_pick,
+    weights_notice,
+    with_progress,
+)
 
 CANVAS_SIDE = 448  # the longer side of the canvas on screen; the mask is scaled to the product image
 QUALITY = "product photo, studio lighting, plain background, sharp focus, high detail"
@@ -56,6 +64,7 @@ def repaint(base: dict, strokes, prompt: str, quality: str, negative: str, steps
 
 
 st.title("Creative Canvas")
+weights = weights_notice("inpaint")
 st.session_state.setdefault("canvas_bases", [])
 pick_base()
 bases = st.session_state.canvas_bases
@@ -94,7 +103,8 @@ result = st.session_state.get("canvas_result")
 if result:
     original, new = st.columns(2)
     original.image(base["image"], caption="Original", width="stretch")
-    new.image(result["image"], caption=f"New design · seed {result['seed']}", width="stretch")
+    new.image(result["image"], caption=f"New design · seed {result['seed']} · {weights['inpaint']}",
+              width="stretch")
     left, right = st.columns(2)
     left.download_button("Download result", result["image"], file_name=f"canvas-seed{result['seed']}.png",
                          mime="image/png", width="stretch")

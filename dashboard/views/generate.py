@@ -10,7 +10,7 @@ import streamlit as st
 from atelier.config import AtelierError
 from atelier.images import png_bytes
 from dashboard import services
-from dashboard.components import closest_products, literal, product_grid, with_progress
+from dashboard.components import closest_products, literal, product_grid, weights_notice, with_progress
 
 SIZES = {"tiny": [256, 384, 512], "full": [768, 1024, 1280]}
 
@@ -22,7 +22,7 @@ def add_look(model: str, label: str, values: dict) -> None:
                                 lambda: services.triton().generate(model, **values))
     data = png_bytes(image)
     st.session_state.looks.append({"image": data, "seed": seed, "label": label, "size": image.shape[1::-1],
-                                   "seconds": time.perf_counter() - started,
+                                   "seconds": time.perf_counter() - started, "weights": weights[model],
                                    "products": closest_products(data)})
 
 
@@ -77,7 +77,7 @@ def show_look(look: dict, number: int) -> None:
     st.image(look["image"], width="stretch")
     width, height = look["size"]
     st.caption(f"Version {number} · {look['label']} · seed {look['seed']} · {width}x{height} · "
-               f"{look['seconds']:.1f} s")
+               f"{look['seconds']:.1f} s · {literal(look['weights'])}")
     st.download_button("Download PNG", look["image"], file_name=f"atelier-{number}-seed{look['seed']}.png",
                        mime="image/png", key="download", width="stretch")
 
@@ -88,6 +88,7 @@ def show_products(hits: list) -> None:
 
 
 st.title("Generate")
+weights = weights_notice("txt2img", "edit")
 st.session_state.setdefault("looks", [])
 controls, result = st.columns([2, 3])
 with controls:

@@ -11,7 +11,7 @@ import streamlit as st
 from atelier.catalog_store import Hit
 from atelier.config import AtelierError
 from dashboard import services
-from dashboard.components import literal, product_grid, shopper_lean, with_progress
+from dashboard.components import literal, product_grid, shopper_lean, weights_notice, with_progress
 
 DEFAULT_PROFILE = "merchandiser"
 
@@ -27,7 +27,8 @@ def show_message(message) -> None:
     with st.chat_message(message.role):
         st.markdown(literal(message.text))
         if message.image is not None:
-            st.image(message.image, width=360)
+            st.image(message.image, width=360, caption=literal(weights["edit" if message.intent == "edit" else
+                                                                     "txt2img"]))
         if message.prompt and message.intent == "new_outfit":
             st.caption(f"Prompt: {literal(message.prompt)}")
         product_grid([Hit(p["id"], p["score"], p["fields"]) for p in message.products])
@@ -56,6 +57,7 @@ with st.sidebar:
                   "secondary")
 
 st.title("Stylist")
+weights = weights_notice("txt2img", "edit")
 messages = history.messages(conversation) if conversation else []
 if not messages:
     st.info("Describe an outfit (“a breezy linen outfit for a beach wedding”), then change it (“make the shirt "

@@ -7,7 +7,7 @@ import streamlit as st
 
 from atelier.config import AtelierError
 from dashboard import services
-from dashboard.components import literal
+from dashboard.components import MODEL_NAMES, literal
 
 st.title("System")
 settings = services.settings()
@@ -21,6 +21,11 @@ with triton_column:
         ready = sum(model["state"] == "READY" for model in models)
         st.metric("Models ready", f"{ready} / {len(models)}")
         st.dataframe(pd.DataFrame(models), hide_index=True, width="stretch")
+        st.markdown("**Weights of the generation models**")
+        weights = {kind: services.generation_weights(kind) for kind in MODEL_NAMES}
+        st.dataframe(pd.DataFrame([{"model": kind, "weights": w.text if w else "not exported here",
+                                    "learned": "yes" if w and w.learned else "no: its images are noise"}
+                                   for kind, w in weights.items()]), hide_index=True, width="stretch")
         st.caption(f"Embedding model served: {services.triton().embedding_model()}")
     except AtelierError as error:
         st.error(literal(error))

@@ -15,7 +15,7 @@ from atelier.config import AtelierError
 from atelier.diffusion.inputs import GARMENT_TYPES
 from atelier.images import decode_image, mask_from_strokes, png_bytes
 from dashboard import services
-from dashboard.components import catalog_picker, literal, take_pick, with_progress
+from dashboard.components import catalog_picker, literal, take_pick, weights_notice, with_progress
 
 CANVAS_SIDE = 448  # the longer side of the canvas on screen; the mask is scaled to the photo
 WORN_ON = {"upper": "Upper body", "lower": "Lower body", "overall": "Full body (dresses, jumpsuits)"}
@@ -83,6 +83,7 @@ def try_on(person: bytes, garment: dict, strokes: np.ndarray | None, garment_typ
 
 
 st.title("Virtual Try-On")
+weights = weights_notice("tryon")
 person_column, garment_column = st.columns(2)
 with person_column:
     person = choose_person()
@@ -126,6 +127,7 @@ result = st.session_state.get("tryon_result")
 if result and result["person"] == person_bytes:
     before, after = st.columns(2)
     before.image(result["person"], caption="Person", width="stretch")
-    after.image(result["image"], caption=f"Wearing {result['garment']} · seed {result['seed']}", width="stretch")
+    after.image(result["image"], caption=f"Wearing {result['garment']} · seed {result['seed']} · {weights['tryon']}",
+                width="stretch")
     st.download_button("Download result", result["image"], file_name=f"tryon-seed{result['seed']}.png",
                        mime="image/png")

@@ -16,11 +16,13 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-def running_dashboard(triton_url: str, milvus_uri: str, collection: str, work: Path) -> Iterator[str]:
-    """The dashboard as a real Streamlit server on these services, the optional LLM off: yields its URL."""
+def running_dashboard(triton, milvus_uri: str, collection: str, work: Path) -> Iterator[str]:
+    """The dashboard as a real Streamlit server on these services (`triton`: an EmbeddedTriton, whose model
+    repository the dashboard reads, as `atelier up` has it), the optional LLM off: yields its URL."""
     port = processes.free_port()
-    env = {"ATELIER_TRITON_URL": triton_url, "ATELIER_MILVUS_URI": milvus_uri, "ATELIER_COLLECTION": collection,
-           "ATELIER_HOME": str(work / "home"), "ATELIER_LLM_URL": ""}
+    env = {"ATELIER_TRITON_URL": triton.grpc_url, "ATELIER_MILVUS_URI": milvus_uri, "ATELIER_COLLECTION": collection,
+           "ATELIER_MODEL_REPOSITORY": str(triton.repository), "ATELIER_HOME": str(work / "home"),
+           "ATELIER_LLM_URL": ""}
     service = processes.dashboard(port, env, work / "dashboard.log")
     service.start()
     yield f"http://127.0.0.1:{port}"
@@ -29,7 +31,7 @@ def running_dashboard(triton_url: str, milvus_uri: str, collection: str, work: P
 
 @pytest.fixture(scope="module")
 def dashboard_url(triton_server, milvus_uri, demo_store, tmp_path_factory):
-    yield from running_dashboard(triton_server.grpc_url, milvus_uri, demo_store.collection,
+    yield from running_dashboard(triton_server, milvus_uri, demo_store.collection,
                                  tmp_path_factory.mktemp("dash"))
 
 
@@ -40,7 +42,7 @@ def trained_dashboard_url(trained_clip, trained_triton, milvus_uri, tmp_path_fac
 
     work = tmp_path_factory.mktemp("trained-dash")
     store = ingested(trained_clip[0], trained_triton.grpc_url, milvus_uri, "trained", work / "rejects.jsonl")
-    yield from running_dashboard(trained_triton.grpc_url, milvus_uri, store.collection, work)
+    yield from running_dashboard(trained_triton, milvus_uri, store.collection, work)
 
 
 @pytest.fixture(scope="module")

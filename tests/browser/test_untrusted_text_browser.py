@@ -53,7 +53,7 @@ def hostile_dashboard_url(triton_server, milvus_uri, tracker, tmp_path_factory):
                      ImageSources.under([work], allow_private=True))  # the remote image is on loopback
     assert store.count() == 2
     requests.clear()  # the ingest's own fetch of product.png
-    yield from running_dashboard(triton_server.grpc_url, milvus_uri, store.collection, work)
+    yield from running_dashboard(triton_server, milvus_uri, store.collection, work)
 
 
 def test_a_hostile_title_shows_literally_and_loads_nothing(browser, hostile_dashboard_url, tracker, tmp_path):

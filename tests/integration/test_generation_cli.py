@@ -20,7 +20,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def run(triton_server, milvus_uri, demo_store, tmp_path):
     env = {**os.environ, "ATELIER_TRITON_URL": triton_server.grpc_url, "ATELIER_MILVUS_URI": milvus_uri,
-           "ATELIER_COLLECTION": demo_store.collection, "ATELIER_HOME": str(tmp_path / "home")}
+           "ATELIER_COLLECTION": demo_store.collection, "ATELIER_HOME": str(tmp_path / "home"),
+           "ATELIER_MODEL_REPOSITORY": str(triton_server.repository)}
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "atelier.cli", *args], env=env, cwd=tmp_path,
@@ -39,6 +40,7 @@ def test_generate_writes_the_png_and_prints_five_products(run, triton, tmp_path:
     lines = result.stdout.rstrip().splitlines()
     assert len(lines) == 5 and lines[0].startswith(" 1. ") and "demo-" in lines[0]
     assert "seed 9" in result.stderr
+    assert "txt2img: tiny network, random weights" in result.stderr and "this image is noise" in result.stderr
 
 
 def test_edit_and_inpaint_write_pngs_and_report_products_as_json(run, tmp_path: Path) -> None:
@@ -51,6 +53,7 @@ def test_edit_and_inpaint_write_pngs_and_report_products_as_json(run, tmp_path: 
     assert edit.returncode == 0, edit.stderr
     report = json.loads(edit.stdout)
     assert (report["width"], report["height"]) == (96, 64) and len(report["products"]) == 5
+    assert report["weights"] == "tiny network, random weights" and report["learned_weights"] is False
     assert Path(tmp_path / report["image"]).exists()
     inpaint = run("inpaint", "--image", "photo.png", "--mask", "mask.png", "--prompt", "a red scarf", "--steps", "2",
                   "--seed", "3", "--out", "inpainted.png", "--json")

@@ -42,3 +42,22 @@ def test_load_failures_are_read_from_tritons_log_one_line_each():
         "edit": "FileNotFoundError: /r/edit/1/scheduler is missing",
     }
     assert load_failures("I1206 all models loaded\n") == {}
+
+
+def test_the_weights_a_generation_model_runs_are_told_from_its_export_record():
+    from atelier.diffusion.exported import weights
+
+    def build(**given):
+        return {"build": {"profile": "tiny", "source": None, "lora": None, "lora_scale": 1.0, "attention": None,
+                          **given}}
+
+    assert weights(build()) == weights(build()) and not weights(build()).learned
+    assert weights(build()).text == "tiny network, random weights"
+    assert weights(build(lora="/m/trends.safetensors")).text == \
+        "tiny network, random weights, LoRA trained (trends.safetensors)"
+    assert not weights(build(lora="/m/trends.safetensors")).learned  # a LoRA over a random base draws noise too
+    full = weights(build(profile="full", lora="/m/trends.safetensors", lora_scale=0.8))
+    assert full.learned and full.text == \
+        "full network, weights from the full profile's published checkpoint, LoRA trends.safetensors x0.8"
+    assert weights(build(source="timbrooks/instruct-pix2pix")).text == \
+        "tiny network, weights from timbrooks/instruct-pix2pix"
