@@ -56,7 +56,7 @@ def embed_batch(triton: TritonClient, rows: list[dict], images: list[bytes], rep
             try:
                 embedding, used = triton.embed_images([image])
             except AtelierError as error:
-                report.rejects.append(Reject(0, f"image rejected by clip_image: {error}", row))
+                report.rejects.append(Reject(row["record"], f"image rejected by clip_image: {error}", row))
                 continue
             kept.append(row)
             vectors.append(embedding[0])
@@ -129,11 +129,11 @@ def ingest_catalog(
                     good = []
                     for row, data in zip(todo, loaded):
                         if isinstance(data, str):
-                            report.rejects.append(Reject(0, data, row))
+                            report.rejects.append(Reject(row["record"], data, row))
                             continue
                         picture = fingerprint(decode_image(data))
                         if (owner := pictures.owner(row["id"], picture)) is not None:
-                            report.rejects.append(Reject(0, f"the same picture as product {owner}", row))
+                            report.rejects.append(Reject(row["record"], f"the same picture as product {owner}", row))
                             continue
                         pictures.add(row["id"], picture)
                         row["image_fingerprint"] = picture.tobytes().hex()

@@ -137,8 +137,9 @@ def _folder_records(folder: Path) -> list[dict[str, Any]]:
 
 def validated(found: Iterable[dict[str, Any] | None], normalise: Callable[[dict[str, Any]], dict[str, Any]],
               kept: Callable[[dict[str, Any]], dict[str, Any]] = dict) -> tuple[list[dict[str, Any]], list[Reject]]:
-    """Each record through `normalise`; one that a reader marked (`__error__`), that `normalise` refuses
-    (ValueError) or whose id an earlier one has becomes a Reject with its number, the reason and `kept(record)`."""
+    """Each record through `normalise`, kept with its number as "record"; one that a reader marked (`__error__`),
+    that `normalise` refuses (ValueError) or whose id an earlier one has becomes a Reject with its number, the
+    reason and `kept(record)`."""
     rows, rejects, seen = [], [], set()
     for number, record in enumerate(found, 1):
         if record is None:
@@ -153,7 +154,7 @@ def validated(found: Iterable[dict[str, Any] | None], normalise: Callable[[dict[
             rejects.append(Reject(number, str(error), kept(record)))
             continue
         seen.add(row["id"])
-        rows.append(row)
+        rows.append({**row, "record": number})  # for a reject found later (an image that does not load)
     return rows, rejects
 
 

@@ -55,7 +55,7 @@ def import_trend_posts(
     usable = []
     for post in posts:
         if len(post["image"].encode("utf-8")) > TEXT_FIELDS["image_uri"]:
-            report.rejects.append(Reject(0, "image location is too long", post))
+            report.rejects.append(Reject(post["record"], "image location is too long", post))
         else:
             usable.append(post)
     posts = usable
@@ -64,7 +64,8 @@ def import_trend_posts(
         for start in range(0, len(posts), batch_size):
             batch = posts[start : start + batch_size]
             loaded = load_images([post["image"] for post in batch], sources)
-            report.rejects.extend(Reject(0, data, post) for post, data in zip(batch, loaded) if isinstance(data, str))
+            report.rejects.extend(Reject(post["record"], data, post) for post, data in zip(batch, loaded)
+                                  if isinstance(data, str))
             good = [(post, data) for post, data in zip(batch, loaded) if isinstance(data, bytes)]
             if good:
                 kept, vectors = embed_batch(triton, *map(list, zip(*good)), report, model)

@@ -72,6 +72,8 @@ def test_malformed_rows_and_unreadable_images_go_to_rejects(triton, milvus_uri, 
     assert "does not exist" in rejects["missing-file"]
     assert rejects["corrupt"].startswith("image data is truncated or corrupt")
     assert "cannot fetch" in rejects["unreachable"]
+    records = {line["row"]["id"]: line["line"] for line in lines}  # 3 good rows, then the bad ones in order
+    assert (records["missing-file"], records["corrupt"], records["unreachable"]) == (6, 7, 8)
     assert "duplicate id" in rejects[good.loc[1, "id"]]
 
 
