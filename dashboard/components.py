@@ -47,8 +47,8 @@ def shown_labels() -> tuple[str, ...]:
     return tuple(name for name in LABELS if name in trusted)
 
 
-def product_card(hit: Hit) -> None:
-    """A catalog product: image, title, attributes, similarity score."""
+def product_card(hit: Hit, scored: bool = True) -> None:
+    """A catalog product: image, title, attributes, and its similarity score where it answers a search."""
     fields = hit.fields
     product_image(fields["image_uri"])
     st.markdown(f"**{literal(fields['title'])}**")
@@ -58,15 +58,15 @@ def product_card(hit: Hit) -> None:
               if fields.get(f"label_{name}") not in (None, "", "unknown")]
     if labels:
         st.caption("labels: " + " · ".join(labels))
-    st.caption(f"score {hit.score:.3f} · {literal(hit.id)}")
+    st.caption(f"score {hit.score:.3f} · {literal(hit.id)}" if scored else literal(hit.id))
 
 
-def product_grid(hits: list[Hit], columns: int = COLUMNS) -> None:
-    """Product cards in rows of `columns`."""
+def product_grid(hits: list[Hit], columns: int = COLUMNS, scored: bool = True) -> None:
+    """Product cards in rows of `columns`; `scored=False` for a listing that answers no search (browsing)."""
     for start in range(0, len(hits), columns):
         for column, hit in zip(st.columns(columns), hits[start : start + columns]):
             with column, st.container(border=True):
-                product_card(hit)
+                product_card(hit, scored)
 
 
 def label_filters(values: dict[str, list[str]], key: str) -> dict[str, list[str]]:

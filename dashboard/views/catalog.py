@@ -38,7 +38,7 @@ def browse() -> None:
     pages = max(1, -(-matching // PAGE_SIZE))
     page = st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1, key="browse-page")
     st.caption(f"{matching} of {total} products")
-    product_grid(services.store().browse(expr, PAGE_SIZE, (page - 1) * PAGE_SIZE))
+    product_grid(services.store().browse(expr, PAGE_SIZE, (page - 1) * PAGE_SIZE), scored=False)
 
 
 def ingest_with_progress(source: Path, label: str, allow_private: bool = False) -> IngestReport | None:

@@ -36,6 +36,12 @@ with milvus_column:
     try:
         stats = services.store().stats()
         st.metric("Products", stats["rows"])
-        st.json({k: v for k, v in stats.items() if k not in ("uri", "collection", "rows")})
+        model = stats["embedding_model"]
+        st.caption(f"Filled by embedding model {literal(model['id'])} (dim {model['dim']}, weights "
+                   f"{model['weights_sha256'][:12]}…)" if model else "Not created yet: ingest a catalog.")
+        if index := stats.get("index"):
+            st.dataframe(pd.DataFrame([{"index": index["index_type"], "metric": index["metric_type"],
+                                        "indexed rows": index["indexed_rows"], "state": index["state"]}]),
+                         hide_index=True, width="stretch")
     except AtelierError as error:
         st.error(literal(error))

@@ -71,6 +71,9 @@ def test_system_page_shows_models_and_collection(app, model_repository):
     served = len(list(model_repository.glob("*/config.pbtxt")))
     assert served > 4 and metrics["Models ready"] == f"{served} / {served}"
     assert metrics["Products"] == str(DEMO_COUNT)
+    weights = next(frame.value for frame in app.dataframe if "learned" in frame.value.columns)
+    assert list(weights["model"]) == ["txt2img", "edit", "inpaint", "tryon"]
+    assert set(weights["learned"]) == {"no: its images are noise"}  # the test repository's tiny random networks
 
 
 def click(app: AppTest, label: str) -> None:
