@@ -201,6 +201,7 @@ def inpaint_request(values: dict[str, Any], tokenizer, defaults: dict, max_side:
 
 
 GARMENT_TYPES = ("upper", "lower", "overall")
+NO_MASK = "no mask was given and no human-parsing model is configured to derive one"
 
 
 @dataclass(frozen=True)
@@ -245,8 +246,8 @@ def tryon_request(values: dict[str, Any], defaults: dict, max_side: int,
     elif parser is not None:
         mask = parser(person, kind)
     else:
-        raise ValueError("no mask was given and no human-parsing model is configured to derive one: "
-                         "paint the area the garment should cover and send it as `mask` (white = replace)")
+        raise ValueError(f"{NO_MASK}: paint the area the garment should cover and send it as `mask` "
+                         "(white = replace)")
     if mask.getextrema()[1] == 0:
         raise ValueError("the mask is empty: paint the area the garment should cover (white = replace)")
     return TryOnRequest(person=person, garment=garment, mask=mask, garment_type=kind, size=size,

@@ -12,7 +12,7 @@ import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from atelier.config import AtelierError
-from atelier.diffusion.inputs import GARMENT_TYPES
+from atelier.diffusion.inputs import GARMENT_TYPES, NO_MASK
 from atelier.images import decode_image, mask_from_strokes, png_bytes
 from dashboard import services
 from dashboard.components import catalog_picker, literal, take_pick, weights_notice, with_progress
@@ -76,7 +76,11 @@ def try_on(person: bytes, garment: dict, strokes: np.ndarray | None, garment_typ
             "tryon", person=person, garment=garment["image"], mask=mask, garment_type=garment_type,
             steps=steps, guidance_scale=guidance, seed=seed))
     except AtelierError as error:
-        st.error(literal(error))
+        if mask is None and NO_MASK in str(error):
+            st.warning("Paint over the clothes the garment should replace (the pink brush, on the photo), then press "
+                       "Try on. This server does not find the clothes by itself: it has no human-parsing model.")
+        else:
+            st.error(literal(error))
         return
     st.session_state.tryon_result = {"image": png_bytes(result), "seed": used_seed, "person": person,
                                      "garment": garment["title"]}

@@ -27,8 +27,8 @@ def test_tryon_dresses_a_sample_model_in_a_catalog_garment(browser, dashboard_ur
     expect(canvas).to_be_visible(timeout=60_000)
     try_on = page.get_by_role("button", name="Try on", exact=True)
     try_on.click()  # nothing painted yet, and the test server has no human parser
-    expect(page.get_by_text("no mask was given and no human-parsing model is configured")).to_be_visible(
-        timeout=60_000)
+    expect(page.get_by_text("Paint over the clothes the garment should replace")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("send it as `mask`")).to_have_count(0)  # a developer's words, not a merchandiser's
     stroke(page, canvas, [(0.35, 0.30), (0.65, 0.30), (0.65, 0.45), (0.35, 0.45), (0.35, 0.60), (0.65, 0.60)])
     settle(page)  # a click while the stroke's own rerun runs is dropped by Streamlit
     try_on.click()
