@@ -23,8 +23,8 @@ def test_every_page_loads_from_this_machine_alone_without_dev_server_chrome(brow
         assert page.locator('[data-testid="stAppDeployButton"]').count() == 0, name
     assert hosts and hosts <= {"127.0.0.1", "localhost"}, hosts
     page.goto(f"{dashboard_url}/catalog")
-    page.wait_for_selector('[data-testid="stFileUploaderDropzoneInstructions"]', timeout=60_000)
-    limits = page.locator('[data-testid="stFileUploaderDropzoneInstructions"]').all_inner_texts()
+    page.wait_for_selector('[data-testid="stFileUploaderDropzoneInstructions"]', state="attached", timeout=60_000)
+    limits = page.locator('[data-testid="stFileUploaderDropzoneInstructions"]').all_text_contents()  # in a tab
     assert limits and all("25MB" in text for text in limits), limits
     page.close()
 
