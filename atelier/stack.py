@@ -67,8 +67,8 @@ def ensure_demo_model(settings: Settings, demo_csv: Path) -> None:
         return
     from training.clip_metric import TrainConfig, train_clip
 
-    say("training the tiny CLIP on the demo catalog (once; cached) ...")
     checkpoint = train_clip(demo_csv, settings.home / "models" / f"clip-{demo_csv.parent.name}", TrainConfig())
+    say(f"the tiny CLIP trained on the demo catalog: {checkpoint}")  # trained on the first start, then cached
     from export.clip import load_clip
 
     bundle = load_clip("tiny", checkpoint=checkpoint)
@@ -137,8 +137,8 @@ def run_stack(settings: Settings, ports: TritonPorts, dashboard_port: int, milvu
             raise AtelierError(f"port {port} is already in use; pick another (--port / --milvus-port)")
     from atelier.demo_catalog import write_catalog
 
-    say(f"drawing the demo catalog ({demo_count} products; once) ...")
-    demo_csv = write_catalog(settings.demo_catalog_dir, count=demo_count)
+    demo_csv = write_catalog(settings.demo_catalog_dir, count=demo_count)  # drawn on the first start, with a bar
+    say(f"demo catalog: {demo_count} products in {demo_csv.parent}")
     ensure_demo_model(settings, demo_csv)
     services: list = []
     processes.stop_on_signals()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -79,7 +80,11 @@ def load_clip(profile: str, model_name: str | None = None, checkpoint: Path | No
     name = model_name or MODEL_NAMES[profile]
     if profile == "tiny":
         torch.manual_seed(TINY_SEED)
-        model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=None)
+        logging.disable(logging.WARNING)  # open_clip's "initialized randomly": intended, and a checkpoint may follow
+        try:
+            model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=None)
+        finally:
+            logging.disable(logging.NOTSET)
     else:
         model, _, preprocess = open_clip.create_model_and_transforms(name)
     if checkpoint is not None:
