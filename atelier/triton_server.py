@@ -29,6 +29,8 @@ GRPC_ADMIN_KEY_HEADER = f"triton-grpc-protocol-{ADMIN_KEY_HEADER}"
 # server's state). Health, metadata, model config, statistics and inference stay open.
 RESTRICTED_ENDPOINTS = "model-repository,shared-memory,trace,logging"
 ADMIN_KEY_PATTERN = re.compile(r"[A-Za-z0-9._~-]{16,}")  # goes into a flag and an HTTP header as it is
+# ONNX files up to this size are parsed by the start-up check (all of the tiny profile's, in about a second).
+PARSED_ONNX_BYTES = 256 * 2**20
 # Triton's log line for a model that did not load: the reason runs to the first escaped line break or the end quote.
 LOAD_FAILURE = re.compile(r"failed to load '([^']+)' version \d+: (?:Internal: )?(.*?)(?:\\n|\"$)", re.MULTILINE)
 
@@ -119,6 +121,8 @@ def damaged_exports(repository: Path) -> list[str]:
 
     found = []
     for path in sorted(repository.glob("*/[0-9]*/model.onnx")):
+        if path.stat().st_size > PARSED_ONNX_BYTES:
+            continue  # the full profile's big networks: reading them twice would slow every start; Triton will
         try:
             onnx.load(str(path), load_external_data=False)
         except (DecodeError, ValueError) as error:
