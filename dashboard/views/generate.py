@@ -82,6 +82,20 @@ def show_look(look: dict, number: int) -> None:
                        mime="image/png", key="download", width="stretch")
 
 
+def earlier_version(look: dict, number: int) -> None:
+    """A version from the history: its image, its download, and a button that makes it the current one again."""
+    st.image(look["image"], caption=f"{number}: {look['label']} · seed {look['seed']}", width="stretch")
+    st.download_button("Download", look["image"], file_name=f"atelier-{number}-seed{look['seed']}.png",
+                       mime="image/png", key=f"download-{number}", width="stretch")
+    st.button("Restore", key=f"restore-{number}", on_click=restore, args=(number,), width="stretch",
+              help="continue from this version: it becomes the newest, and edits apply to it")
+
+
+def restore(number: int) -> None:
+    looks = st.session_state.looks
+    looks.append({**looks[number - 1], "label": f"version {number} restored"})
+
+
 def show_products(hits: list) -> None:
     st.subheader("Closest catalog products")
     product_grid(hits)
@@ -105,7 +119,8 @@ if looks:
         with st.expander(f"Earlier versions ({len(looks) - 1})"):
             earlier = list(enumerate(looks[:-1], 1))[-6:]
             for column, (number, look) in zip(st.columns(len(earlier)), earlier):
-                column.image(look["image"], caption=f"{number}: {look['label']}", width="stretch")
+                with column:
+                    earlier_version(look, number)
 else:
     with result:
         st.info("Describe an outfit and press Generate. Each image is followed by the closest catalog products.")
