@@ -167,14 +167,16 @@ MODEL_NAMES = {"txt2img": "Text-to-image", "edit": "Instruction editing", "inpai
 
 
 def weights_notice(*kinds: str) -> dict[str, str]:
-    """A warning above the page for each of `kinds` whose networks have random weights (their images are noise,
-    not designs); returns each kind's weights in words, for the captions under its images."""
-    described = {}
+    """One warning above the page naming those of `kinds` whose networks have random weights (their images are
+    noise, not designs); returns each kind's weights in words, for the captions under its images."""
+    described, random = {}, []
     for kind in kinds:
         weights = services.generation_weights(kind)
         described[kind] = weights.text if weights else "weights unknown (no export record where this dashboard reads)"
         if weights is not None and not weights.learned:
-            st.warning(f"{MODEL_NAMES[kind]} runs a {weights.text}: what it draws is noise, not a design. Export "
-                       "trained or published weights to see real results (README, “Profiles, the full models”).",
-                       icon=":material/science:")
+            random.append(f"{MODEL_NAMES[kind]}: {weights.text}")
+    if random:
+        st.warning(f"{'; '.join(random)}. What {'these draw' if len(random) > 1 else 'it draws'} is noise, not a "
+                   "design: export trained or published weights to see real results (README, “Profiles, the full "
+                   "models”).", icon=":material/science:")
     return described

@@ -34,8 +34,9 @@ def test_pages_that_generate_say_when_the_networks_have_random_weights(browser, 
     for name, model in (("generate", "Text-to-image"), ("stylist", "Instruction editing"),
                         ("canvas", "Inpainting"), ("tryon", "Try-on")):
         page.goto(f"{dashboard_url}/{name}")
-        notice = page.get_by_text(f"{model} runs a tiny network, random weights: what it draws is noise")
+        notice = page.get_by_text(f"{model}: tiny network, random weights")
         notice.wait_for(timeout=60_000)
+        assert "is noise, not a design" in notice.inner_text()
     page.goto(f"{dashboard_url}/system")
     page.get_by_text("Weights of the generation models").wait_for(timeout=60_000)
     page.close()
