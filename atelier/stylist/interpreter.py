@@ -79,7 +79,7 @@ QUESTION_START = re.compile(r"^(?:what|which|how|why|when|where|who|is|are|does|
 REFINE_MARKERS = re.compile(r"\b(?:only|just show|just the|filter|cheaper|cheapest|products|items|in stock|"
                             r"show (?:me )?(?:the )?(?:products|items|only))\b")
 NEW_MARKERS = re.compile(r"\b(?:outfit|look|something|another|new one|different|generate|design|create|"
-                         r"dress me|style me|ideas?)\b")
+                         r"dress me|style me|ideas?|surprise me)\b")
 
 
 @dataclass
@@ -197,9 +197,9 @@ def interpret(text: str, has_image: bool) -> Turn:
     asks_for_image = re.search(r"\b(?:can|could) you (?:make|design|create|generate|show|dress|style)\b", clean)
     if (clean.endswith("?") or QUESTION_START.match(clean)) and not asks_for_image:
         return Turn(text, "question", slots)
-    if not has_image:
-        return Turn(text, "new_outfit", slots)
     wants_new = bool(NEW_MARKERS.search(clean))
+    if not has_image:  # "hello" names nothing to draw: the answer says what can be asked
+        return Turn(text, "new_outfit" if slots.as_dict() or wants_new else "question", slots)
     priced = slots.max_price is not None or slots.min_price is not None
     if REFINE_MARKERS.search(clean) and not wants_new or priced and not (wants_new or slots.occasion or slots.fabric):
         return Turn(text, "refine", slots)

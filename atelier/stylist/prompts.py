@@ -23,14 +23,19 @@ def catalog_trends(rows: list[dict], top: int = 2) -> list[str]:
     return colours + [name for name, _ in patterns]
 
 
+def article(phrase: str) -> str:
+    """"an" before a vowel sound as spelled ("an elegant", "an outfit"), "a" otherwise."""
+    return "an" if phrase[:1].lower() in "aeiou" else "a"
+
+
 def build_prompt(slots: Slots, trends: list[str], preferences: str = "") -> tuple[str, str]:
     """The SDXL prompt and negative prompt; `preferences` (a shopper's, atelier/profiles.py) fill what is open."""
     garments = " and ".join(slots.garments) if slots.garments else "outfit"
     described = " ".join(w for w in (slots.color, slots.pattern, slots.fabric, garments) if w)
     lead = f"{STYLE_WORDS[slots.style]} {described}" if slots.style else described
-    parts = [f"a {lead}"]
+    parts = [f"{article(lead)} {lead}"]
     if slots.occasion:
-        parts[0] += f" for a {slots.occasion}"
+        parts[0] += f" for {article(slots.occasion)} {slots.occasion}"
     if slots.season:
         parts.append(f"{slots.season} collection")
     if preferences and not (slots.color and slots.pattern):

@@ -119,3 +119,18 @@ def test_the_table_is_large_enough():
 
 def test_without_a_current_image_a_change_is_a_new_outfit():
     assert interpret("make it sage green", has_image=False).intent == "new_outfit"
+
+
+@pytest.mark.parametrize("text", ["hello", "hi there", "thanks!", "ok"])
+def test_a_greeting_before_any_look_is_answered_not_drawn(text):
+    assert interpret(text, has_image=False).intent == "question"  # it once became the prompt "a outfit"
+
+
+def test_prompts_take_the_right_article():
+    from atelier.stylist.interpreter import Slots
+    from atelier.stylist.prompts import build_prompt
+
+    prompt, _ = build_prompt(Slots(style="formal", garments=["dress"], occasion="office"), trends=[])
+    assert prompt.startswith("an elegant formal dress for an office, ")
+    assert build_prompt(Slots(), trends=[])[0].startswith("an outfit, ")
+    assert build_prompt(Slots(color="red", garments=["coat"]), trends=[])[0].startswith("a red coat, ")
