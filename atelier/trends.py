@@ -129,6 +129,11 @@ class TrendCluster:
     hashtags: list[tuple[str, int]]  # the most common hashtags and their post counts
     post_ids: list[str]  # most central (most similar to the centroid) first
 
+    @property
+    def name(self) -> str:
+        """Its two most common hashtags ("#linen #beachwedding"), or its number where its posts have none."""
+        return " ".join(f"#{tag}" for tag, _ in self.hashtags[:2]) or f"Trend {self.id + 1}"
+
     def examples(self, count: int = 4) -> list[str]:
         """The ids of the `count` most central posts, to show as the trend's example images."""
         return self.post_ids[:count]

@@ -163,7 +163,7 @@ def label_section(labels: pd.DataFrame, unit: str) -> None:
 
 
 def cluster_card(cluster: TrendCluster, posts_by_id: dict[str, dict[str, Any]]) -> None:
-    st.markdown(f"**Trend {cluster.id + 1}** · {cluster.size} posts · {cluster.likes} likes")
+    st.markdown(f"**{literal(cluster.name)}** · {cluster.size} posts · {cluster.likes} likes")
     st.caption(literal(" ".join(f"#{tag} ({count})" for tag, count in cluster.hashtags) or "no hashtags"))
     examples([posts_by_id[post_id] for post_id in cluster.examples(EXAMPLES)])
 
@@ -192,18 +192,23 @@ def white_space_section(clusters: list[TrendCluster], posts: list[dict[str, Any]
     st.header("White space")
     st.write("Trend clusters with no close catalog product, ranked by the demand the catalog does not answer "
              "(posts and likes, times 1 - similarity): sourcing ideas.")
-    threshold = st.slider("Similarity threshold", -1.0, 1.0, 0.9, 0.01, key="white-space-threshold",
-                          help="a cluster whose closest catalog product is less similar than this is white space")
     model = services.trend_store().recorded_model()
     try:
         products, vectors = load_catalog(services.store().collection, model.to_json())
-        coverage = white_space(clusters, vectors, [product["id"] for product in products], threshold)
+        ids = [product["id"] for product in products]
+        closest = [c.similarity for c in white_space(clusters, vectors, ids, 1.0)]
     except AtelierError as error:
         st.warning(literal(error))
         return
+    # The default splits this catalog's trends at their median closest similarity, so the page opens on the
+    # trends the catalog answers least, whatever the embedding model's scale of similarities.
+    threshold = st.slider("Similarity threshold", min(0.0, round(min(closest), 2)), 1.0,
+                          round(float(np.median(closest)), 2), 0.01, key="white-space-threshold",
+                          help="a cluster whose closest catalog product is less similar than this is white space")
+    coverage = white_space(clusters, vectors, ids, threshold)
     by_id = {product["id"]: product for product in products}
     st.dataframe(pd.DataFrame([{
-        "trend": f"Trend {c.cluster.id + 1}", "white space": c.white_space, "score": c.score, "demand": c.demand,
+        "trend": c.cluster.name, "white space": c.white_space, "score": c.score, "demand": c.demand,
         "similarity": c.similarity, "closest product": by_id[c.product_id]["title"],
     } for c in coverage]), hide_index=True, width="stretch", column_config={
         "score": st.column_config.NumberColumn(format="%.2f"), "demand": st.column_config.NumberColumn(format="%.2f"),
@@ -216,7 +221,7 @@ def white_space_section(clusters: list[TrendCluster], posts: list[dict[str, Any]
     posts_by_id = {post["id"]: post for post in posts}
     for rank, gap in enumerate(gaps, 1):
         with st.container(border=True):
-            st.markdown(f"**Sourcing idea {rank}: Trend {gap.cluster.id + 1}** · score {gap.score:.2f} · "
+            st.markdown(f"**Sourcing idea {rank}: {literal(gap.cluster.name)}** · score {gap.score:.2f} · "
                         f"demand {gap.demand:.2f} · closest similarity {gap.similarity:.3f}")
             trend_column, product_column = st.columns([4, 1])
             with trend_column:

@@ -43,6 +43,11 @@ def markdown_starting(app: AppTest, prefix: str) -> list[str]:
     return [m.value for m in app.markdown if m.value.startswith(prefix)]
 
 
+def cluster_titles(app: AppTest) -> list[str]:
+    """The trend cards' titles ("**#tag #tag** · 12 posts · 340 likes"), white space's cards not counted twice."""
+    return [m.value for m in app.markdown if m.value.startswith("**") and " posts · " in m.value]
+
+
 def test_charts_rising_table_clusters_and_white_space(monkeypatch, triton_server, milvus_uri, demo_store,
                                                        trends_collection, tmp_path):
     app = open_trends(monkeypatch, triton_server, milvus_uri, demo_store, trends_collection, tmp_path)
@@ -56,15 +61,19 @@ def test_charts_rising_table_clusters_and_white_space(monkeypatch, triton_server
     assert rising.index[0] == f"#{RISING}" and rising.loc[f"#{RISING}", "score"] > 1
     assert rising.loc[f"#{FALLING}", "score"] < -1
     assert app.dataframe[1].value.index.str.contains(": ").all()  # the labels' table
-    assert len(markdown_starting(app, "**Trend ")) == 6  # the default six clusters
+    ideas = markdown_starting(app, "**Sourcing idea")
+    assert ideas, "the default threshold finds white space"
+    titles = cluster_titles(app)
+    assert len(titles) - len(ideas) == 6  # the default six clusters, named by their hashtags
+    assert all(title.startswith("**#") for title in titles), titles
     assert len(app.get("image")) > 0
 
     app.slider(key="trend-k").set_value(3).run()
-    assert not app.exception and len(markdown_starting(app, "**Trend ")) == 3
+    assert not app.exception and len(cluster_titles(app)) - len(markdown_starting(app, "**Sourcing idea")) == 3
     app.slider(key="white-space-threshold").set_value(1.0).run()  # the tests' CLIP is untrained: similarities ~1
     ideas = markdown_starting(app, "**Sourcing idea")
-    assert ideas and ideas[0].startswith("**Sourcing idea 1: Trend ")
-    app.slider(key="white-space-threshold").set_value(-1.0).run()
+    assert ideas and ideas[0].startswith("**Sourcing idea 1: #")
+    app.slider(key="white-space-threshold").set_value(0.0).run()
     assert not app.exception and markdown_starting(app, "**Sourcing idea") == []
     assert any(info.value.startswith("No white space at this threshold") for info in app.info)
 

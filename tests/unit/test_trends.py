@@ -137,3 +137,11 @@ def test_white_space_refuses_bad_catalogs():
         white_space(clusters, np.eye(8)[:1], ["x"], threshold=0.8)
     with pytest.raises(ValueError, match="2 ids"):
         white_space(clusters, np.eye(4)[:1], ["x", "y"], threshold=0.8)
+
+
+def test_a_cluster_is_named_by_its_two_commonest_hashtags_or_its_number():
+    from atelier.trends import TrendCluster
+
+    unit = np.ones(4) / 2
+    assert TrendCluster(0, unit, 3, 9, [("linen", 3), ("beach", 2), ("sun", 1)], []).name == "#linen #beach"
+    assert TrendCluster(4, unit, 3, 9, [], []).name == "Trend 5"
