@@ -128,11 +128,7 @@ class TrendCluster:
     likes: int
     hashtags: list[tuple[str, int]]  # the most common hashtags and their post counts
     post_ids: list[str]  # most central (most similar to the centroid) first
-
-    @property
-    def name(self) -> str:
-        """Its two most common hashtags ("#linen #beachwedding"), or its number where its posts have none."""
-        return " ".join(f"#{tag}" for tag, _ in self.hashtags[:2]) or f"Trend {self.id + 1}"
+    name: str  # its two most distinctive hashtags ("#gingham #picnic"), or "Trend <n>" where it has none
 
     def examples(self, count: int = 4) -> list[str]:
         """The ids of the `count` most central posts, to show as the trend's example images."""
@@ -195,9 +191,19 @@ def trend_clusters(embeddings: np.ndarray, posts: list[dict[str, Any]], k: int, 
         tags = Counter(tag for i in members for tag in posts[i].get("hashtags", ()))
         clusters.append((members, centroid, sorted(tags.items(), key=lambda item: (-item[1], item[0]))))
     clusters.sort(key=lambda c: (-len(c[0]), -sum(posts[i]["likes"] for i in c[0]), int(c[0].min())))
+    overall = Counter(tag for post in posts for tag in post.get("hashtags", ()))
     return [TrendCluster(number, centroid, len(members), int(sum(posts[i]["likes"] for i in members)),
-                         tags[:TOP_HASHTAGS], [str(posts[i]["id"]) for i in members])
+                         tags[:TOP_HASHTAGS], [str(posts[i]["id"]) for i in members],
+                         _name(number, dict(tags), len(members), overall, len(posts)))
             for number, (members, centroid, tags) in enumerate(clusters)]
+
+
+def _name(number: int, tags: dict[str, int], size: int, overall: Counter, total: int) -> str:
+    """The two hashtags whose share of the cluster's posts most exceeds their share of all posts (a tag every
+    post carries, "#ootd", names nothing), or "Trend <n>"."""
+    lift = {tag: count / size - overall[tag] / total for tag, count in tags.items()}
+    distinctive = sorted((tag for tag in lift if lift[tag] > 0), key=lambda tag: (-lift[tag], -tags[tag], tag))
+    return " ".join(f"#{tag}" for tag in distinctive[:2]) or f"Trend {number + 1}"
 
 
 @dataclass(frozen=True)

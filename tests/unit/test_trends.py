@@ -139,9 +139,10 @@ def test_white_space_refuses_bad_catalogs():
         white_space(clusters, np.eye(4)[:1], ["x", "y"], threshold=0.8)
 
 
-def test_a_cluster_is_named_by_its_two_commonest_hashtags_or_its_number():
-    from atelier.trends import TrendCluster
-
-    unit = np.ones(4) / 2
-    assert TrendCluster(0, unit, 3, 9, [("linen", 3), ("beach", 2), ("sun", 1)], []).name == "#linen #beach"
-    assert TrendCluster(4, unit, 3, 9, [], []).name == "Trend 5"
+def test_a_cluster_is_named_by_its_most_distinctive_hashtags_not_by_one_every_post_has():
+    posts = [{"id": str(i), "likes": 1, "hashtags": ["ootd", "linen" if i < 4 else "denim", "sun"]} for i in range(8)]
+    embeddings = np.array([[1.0, 0.0]] * 4 + [[0.0, 1.0]] * 4)
+    names = sorted(cluster.name for cluster in trend_clusters(embeddings, posts, 2))
+    assert names == ["#denim", "#linen"]
+    untagged = [{"id": str(i), "likes": 1} for i in range(2)]
+    assert [c.name for c in trend_clusters(np.eye(2), untagged, 2)] == ["Trend 1", "Trend 2"]
