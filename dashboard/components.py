@@ -86,8 +86,8 @@ def _pick(pick_key: str, fields: dict[str, Any]) -> None:
 
 
 def catalog_picker(label: str, key: str, button: str, pick_key: str, columns: int = 6) -> None:
-    """A catalog search by text; each of the six results has `button`, which puts that product's fields in
-    st.session_state[pick_key] for take_pick (other pages send products there too)."""
+    """A catalog search by text; each of the six results (image, title, price) has `button`, which puts that
+    product's fields in st.session_state[pick_key] for take_pick (other pages send products there too)."""
     text = st.text_input(label, placeholder="a red striped shirt", key=key)
     if not text.strip():
         return
@@ -100,6 +100,7 @@ def catalog_picker(label: str, key: str, button: str, pick_key: str, columns: in
     for index, hit in enumerate(hits):
         with grid[index % columns]:
             product_image(hit.fields["image_uri"])
+            st.caption(f"{literal(hit.fields['title'])} · {hit.fields['price']:.2f}")
             st.button(button, key=f"{key}-{hit.id}", width="stretch", on_click=_pick, args=(pick_key, hit.fields))
 
 

@@ -70,13 +70,17 @@ def stylist() -> Stylist:
     return Stylist(triton(), catalog_search(), ConversationStore(settings().stylist_db), interpreter_from_env(), trends)
 
 
+SAMPLE_NAMES = ("Ada", "Bo", "Cleo", "Dev")
+
+
 @st.cache_resource
-def sample_people(count: int = 4) -> list[Path]:
-    """Sample model photos for the Try-On page: people of the synthetic try-on set, drawn once into ATELIER_HOME."""
+def sample_people() -> list[Path]:
+    """Sample model photos for the Try-On page, named (Ada.png, ...): people of the synthetic try-on set, drawn once
+    into ATELIER_HOME."""
     from training.viton_synthetic import synthetic_pair
 
     folder = settings().home / "sample-people"
-    paths = [folder / f"model-{index + 1}.png" for index in range(count)]
+    paths = [folder / f"{name}.png" for name in SAMPLE_NAMES]
     folder.mkdir(parents=True, exist_ok=True)
     for index, path in enumerate(paths):
         if not path.exists():

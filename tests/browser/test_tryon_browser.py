@@ -18,7 +18,7 @@ def test_tryon_dresses_a_sample_model_in_a_catalog_garment(browser, dashboard_ur
     page = browser.new_page(viewport={"width": 1400, "height": 1500})
     page.goto(f"{dashboard_url}/tryon")
     expect(page.get_by_text("Choose a garment from the catalog")).to_be_visible(timeout=60_000)
-    page.get_by_text("model-2", exact=True).click()
+    page.get_by_text("Bo", exact=True).click()
     page.get_by_label("…or find one in the catalog").fill("red striped shirt")
     page.get_by_label("…or find one in the catalog").press("Enter")
     page.get_by_role("button", name="Use this garment").first.click()
@@ -38,7 +38,7 @@ def test_tryon_dresses_a_sample_model_in_a_catalog_garment(browser, dashboard_ur
     with page.expect_download() as download:
         page.get_by_role("button", name="Download result").click()
     result = np.asarray(Image.open(download.value.path()).convert("RGB"))
-    person = np.asarray(synthetic_pair(1, (512, 384), seed=0, split="test").person)  # the page's model-2
+    person = np.asarray(synthetic_pair(1, (512, 384), seed=0, split="test").person)  # Bo, the page's second
     assert result.shape == person.shape
     height, width = person.shape[:2]
     far = np.ones((height, width), bool)  # well away from the strokes (0.30-0.60 high, 0.35-0.65 wide)
