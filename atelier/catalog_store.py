@@ -110,13 +110,26 @@ def quote(value: str) -> str:
     return '"' + str(value).translate(LITERAL_ESCAPES) + '"'
 
 
+LIKE_ESCAPES = str.maketrans({"\\": "\\\\", "%": "\\%", "_": "\\_"})  # the characters `like` reads specially
+NAME_FIELDS = ("title", "brand", "id")  # what a product is found by in words
+
+
 def build_filter(
     equals: dict[str, str | list[str]] | None = None,
     min_price: float | None = None,
     max_price: float | None = None,
+    text: str | None = None,
 ) -> str:
-    """A boolean expression from attribute filters: a value or a list of allowed values per field."""
+    """A boolean expression from attribute filters: a value or a list of allowed values per field, a price range,
+    and `text` found anywhere in a product's title, brand or id (as typed, lower case or capitalised: Milvus'
+    `like` tells case)."""
     clauses = []
+    if text and text.strip():
+        typed = text.strip()
+        patterns = [f"%{variant.translate(LIKE_ESCAPES)}%"
+                    for variant in dict.fromkeys((typed, typed.lower(), typed.capitalize(), typed.title()))]
+        clauses.append("(" + " or ".join(f"{name} like {quote(pattern)}" for name in NAME_FIELDS
+                                         for pattern in patterns) + ")")
     for name, value in (equals or {}).items():
         if name not in FILTER_FIELDS:
             raise AtelierError(f"cannot filter on {name!r}; filterable fields: {', '.join(FILTER_FIELDS)}")

@@ -28,12 +28,14 @@ def browse() -> None:
     except AtelierError as error:
         st.error(literal(error))
         return
+    text = st.text_input("Find by title, brand or id", placeholder="striped shorts, Vell & Co, demo-000042",
+                         key="browse-text")
     columns = st.columns(len(FILTERS) + 1)
     equals = {name: column.multiselect(name.capitalize(), values.get(name, []), key=f"browse-{name}")
               for name, column in zip(FILTERS, columns)}
     max_price = columns[-1].number_input("Max price", min_value=0.0, value=None, step=5.0, key="browse-max-price")
     equals.update(label_filters(values, "browse"))
-    expr = build_filter({k: v for k, v in equals.items() if v}, None, max_price)
+    expr = build_filter({k: v for k, v in equals.items() if v}, None, max_price, text)
     matching = services.store().count(expr)
     pages = max(1, -(-matching // PAGE_SIZE))
     page = st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1, key="browse-page")

@@ -88,3 +88,16 @@ def test_searches_at_once_through_one_store_each_get_their_own_hits(demo_store, 
         del demo_store.client.search
     assert together == alone
     assert max(calls) > 1 and len(calls) < len(vectors), f"Milvus calls, vectors in each: {calls}"
+
+
+def test_products_are_found_by_words_of_their_title_brand_or_id_whatever_the_case(demo_store):
+    from atelier.catalog_store import build_filter
+
+    rows = demo_store.all_rows(["id", "title", "brand"])
+    brand = rows[0]["brand"]
+    for typed, wanted in (("Shorts", lambda r: "shorts" in r["title"].lower()),
+                          (brand.lower(), lambda r: r["brand"] == brand),
+                          (rows[7]["id"], lambda r: r["id"] == rows[7]["id"])):
+        found = {hit.id for hit in demo_store.browse(build_filter(text=typed), limit=1000)}
+        assert found and found == {r["id"] for r in rows if wanted(r)}, typed
+    assert demo_store.browse(build_filter(text='100%_"x\\'), limit=10) == []  # like's wildcards and quotes, literal

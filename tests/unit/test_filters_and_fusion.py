@@ -40,3 +40,10 @@ def test_fuse_rejects_weights_outside_0_1_and_cancelling_vectors():
         fuse(np.ones(2), np.ones(2), 1.5)
     with pytest.raises(AtelierError, match="cancel"):
         fuse(np.array([1.0, 0.0]), np.array([-1.0, 0.0]), 0.5)
+
+
+def test_a_name_search_escapes_likes_wildcards_and_tries_the_usual_cases():
+    expr = build_filter(text=" 100%_linen ")
+    assert '"%100\\\\%\\\\_linen%"' in expr and '"%100\\\\%\\\\_Linen%"' in expr  # \% and \_ inside the literal
+    assert expr.count(" like ") == 3 * 2 and expr.startswith("(title like ")
+    assert build_filter(text="   ") == ""
