@@ -16,6 +16,7 @@ from dashboard import services
 from dashboard.components import label_filters, literal, product_grid
 from ingest.fetch import ImageSources
 from ingest.pipeline import IngestReport, ingest_catalog
+from ingest.uploads import lay_out
 
 PAGE_SIZE = 20
 FILTERS = ("category", "color", "pattern", "brand")
@@ -76,16 +77,22 @@ def show_report(report: IngestReport) -> None:
 
 
 def add_file() -> None:
-    upload = st.file_uploader("Catalog file (CSV, JSONL or Parquet; columns id, title, image, and optionally "
-                              "category, garment, color, pattern, brand, price, source)",
-                              type=["csv", "jsonl", "ndjson", "parquet"], key="catalog-upload")
-    if upload is not None and st.button("Ingest this file", type="primary"):
-        folder = services.settings().home / "uploads"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / Path(upload.name).name
-        path.write_bytes(upload.getvalue())
-        if (report := ingest_with_progress(path, upload.name)) is not None:
-            st.session_state.catalog_report = report
+    uploads = st.file_uploader("A catalog file (CSV, JSONL or Parquet; columns id, title, image, and optionally "
+                               "category, garment, color, pattern, brand, price, source) with its images: the image "
+                               "files, or a zip of them", type=["csv", "jsonl", "ndjson", "parquet", "zip", "png",
+                                                                "jpg", "jpeg", "webp"],
+                               accept_multiple_files=True, key="catalog-upload")
+    if uploads and st.button("Ingest", type="primary"):
+        folder = services.settings().home / "uploads" / time.strftime("%Y%m%d-%H%M%S")
+        try:
+            catalog = lay_out([(upload.name, upload.getvalue()) for upload in uploads], folder)
+        except AtelierError as error:
+            st.error(literal(error))
+            return
+        if (report := ingest_with_progress(catalog, catalog.name)) is not None:
+            st.session_state.file_report = report
+    if report := st.session_state.get("file_report"):
+        show_report(report)
 
 
 def add_from_shop_pages() -> None:
@@ -116,7 +123,7 @@ def add_from_shop_pages() -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(row) + "\n" for row in crawl.products))
     if (report := ingest_with_progress(path, "the collected products", allow_private)) is not None:
-        st.session_state.catalog_report = report
+        st.session_state.pages_report = report
 
 
 st.title("Catalog")
@@ -125,7 +132,7 @@ with file_tab:
     add_file()
 with pages_tab:
     add_from_shop_pages()
-with browse_tab:
-    if report := st.session_state.get("catalog_report"):
+    if report := st.session_state.get("pages_report"):
         show_report(report)
+with browse_tab:
     browse()
