@@ -76,8 +76,9 @@ EDIT_VERBS = re.compile(r"^(?:please\s+|can you\s+|could you\s+|now\s+|ok\s+|oka
                         r"let the|switch)\b")
 QUESTION_START = re.compile(r"^(?:what|which|how|why|when|where|who|is|are|does|do|can you tell|tell me|"
                             r"should|would)\b")
-REFINE_MARKERS = re.compile(r"\b(?:only|just show|just the|filter|cheaper|cheapest|products|items|in stock|"
-                            r"show (?:me )?(?:the )?(?:products|items|only))\b")
+REFINE_MARKERS = re.compile(r"\b(?:only|just show|just the|filters?|show (?:me )?all|cheaper|cheapest|products|items|"
+                            r"in stock|show (?:me )?(?:the )?(?:products|items|only))\b")
+CLEAR_FILTERS = re.compile(r"\b(?:clear|remove|drop|reset|no more)\s+(?:the\s+|all\s+)?filters?\b|\bshow (?:me )?all\b")
 NEW_MARKERS = re.compile(r"\b(?:outfit|look|something|another|new one|different|generate|design|create|"
                          r"dress me|style me|ideas?|surprise me)\b")
 
@@ -192,6 +193,8 @@ def interpret(text: str, has_image: bool) -> Turn:
     slots = extract_slots(clean)
     if navigation := _navigation(clean):
         return Turn(text, "navigate", Slots(), *navigation)
+    if CLEAR_FILTERS.search(clean):
+        return Turn(text, "refine", Slots())
     if has_image and EDIT_VERBS.match(clean):
         return Turn(text, "edit", slots)
     asks_for_image = re.search(r"\b(?:can|could) you (?:make|design|create|generate|show|dress|style)\b", clean)

@@ -24,7 +24,7 @@ from atelier.images import png_bytes
 from atelier.profiles import NO_LEAN, Lean, prompt_preferences
 from atelier.search import CatalogSearch, Query
 from atelier.stylist.history import ConversationStore, Message, empty_state
-from atelier.stylist.interpreter import Slots, Turn
+from atelier.stylist.interpreter import CLEAR_FILTERS, Slots, Turn
 from atelier.stylist.prompts import build_prompt
 
 PRODUCTS = 5
@@ -118,8 +118,29 @@ class Stylist:
         return Message("assistant", text.replace("{seed}", str(seed)), intent=intent, prompt=shown_prompt, image=data,
                        products=products)
 
+    def drop_filter(self, conversation_id: str, name: str, lean: Lean = NO_LEAN) -> Message:
+        """Drop one product filter (category, color, pattern, min_price, max_price) and show the current look's
+        products again; the answer is recorded like a turn's."""
+        state = self.history.state(conversation_id)
+        dropped = state["filters"].pop(name, None)
+        text = f"Dropped the filter {name.replace('_', ' ')} {dropped}" if dropped is not None else \
+            f"There was no {name.replace('_', ' ')} filter"
+        products = []
+        if state["looks"]:
+            image = self.history.image(state["looks"][state["current"]])
+            products = self.products(image, state["filters"], complete_look=True, lean=lean)
+            text += f". Products for look {state['current'] + 1}, {describe(state['filters'])}{lean.note()}."
+        answer = Message("assistant", text + ("" if state["looks"] else "."), intent="refine", products=products)
+        self.history.add(conversation_id, answer)
+        if products:
+            state["shown_prices"] = [p["fields"]["price"] for p in products]
+        self.history.save_state(conversation_id, state)
+        return answer
+
     def _refine(self, turn: Turn, state: dict, lean: Lean) -> Message:
         filters = state["filters"]
+        if CLEAR_FILTERS.search(turn.text.lower()):
+            filters.clear()
         found = turn.slots.as_dict()
         for name in (*FILTER_SLOTS, "min_price", "max_price"):
             if name in found:
@@ -158,7 +179,9 @@ class Stylist:
         state["current"] = index
         image = self.history.image(state["looks"][index])
         products = self.products(image, state["filters"], complete_look=True, lean=lean)
-        return Message("assistant", f"Back to look {index + 1}{lean.note()}.", intent="navigate", image=image,
+        still = f"; the products are still filtered to {describe(state['filters'])} (drop a filter above the chat, " \
+            "or say “clear the filters”)" if state["filters"] else ""
+        return Message("assistant", f"Back to look {index + 1}{lean.note()}{still}.", intent="navigate", image=image,
                        products=products)
 
     def _question(self, turn: Turn, state: dict, lean: Lean) -> Message:

@@ -23,6 +23,13 @@ def open_conversation(profile: str, conversation_id: str | None) -> None:
         st.query_params["conversation"] = conversation_id
 
 
+def drop_filter(conversation_id: str, name: str, lean) -> None:
+    try:
+        services.stylist().drop_filter(conversation_id, name, lean)
+    except AtelierError as error:
+        st.error(literal(error))
+
+
 def show_message(message) -> None:
     with st.chat_message(message.role):
         st.markdown(literal(message.text))
@@ -64,6 +71,14 @@ if not messages:
             "sage green”), filter the products (“only show tops under 60”), or go back (“back to the first one”).")
 for message in messages:
     show_message(message)
+
+filters = history.state(conversation)["filters"] if conversation else {}
+if filters:  # what narrows the products, each dropped with a click
+    chips = st.columns([2] + [1] * len(filters) + [max(1, 6 - len(filters))])
+    chips[0].caption("Products filtered to")
+    for column, (name, value) in zip(chips[1:], filters.items()):
+        column.button(literal(f"{name.replace('_', ' ')}: {value}"), key=f"drop-{name}", icon=":material/close:",
+                      help="drop this filter", on_click=drop_filter, args=(conversation, name, lean))
 
 text = st.chat_input("Describe an outfit, ask for a change, filter the products…")
 if text:

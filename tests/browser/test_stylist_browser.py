@@ -37,3 +37,22 @@ def test_two_turns_show_images_and_products_and_survive_a_reload(browser, dashbo
     expect(page.get_by_text("make the shirt sage green", exact=True)).to_be_visible()
     expect(page.get_by_role("button", name="a breezy linen outfit for a beach wedding")).to_be_visible()
     page.close()
+
+
+def test_filters_show_as_chips_that_drop_them_and_going_back_says_they_still_apply(browser, dashboard_url):
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    page.goto(f"{dashboard_url}/stylist?profile=browser-chips")
+    send(page, "a red dress for a cocktail party")
+    expect(page.get_by_text("score ")).to_have_count(5, timeout=120_000)
+    send(page, "only show tops under 60")
+    expect(page.get_by_role("button", name="category: tops")).to_be_visible(timeout=120_000)
+    expect(page.get_by_role("button", name="max price: 60.0")).to_be_visible()
+
+    send(page, "go back to the first one")
+    expect(page.get_by_text("Back to look 1; the products are still filtered to tops up to 60")).to_be_visible(
+        timeout=120_000)
+    page.get_by_role("button", name="category: tops").click()
+    expect(page.get_by_text("Dropped the filter category tops")).to_be_visible(timeout=120_000)
+    expect(page.get_by_role("button", name="category: tops")).to_have_count(0)
+    expect(page.get_by_role("button", name="max price: 60.0")).to_be_visible()
+    page.close()
