@@ -28,6 +28,14 @@ def article(phrase: str) -> str:
     return "an" if phrase[:1].lower() in "aeiou" else "a"
 
 
+def trend_terms(slots: Slots, trends: list[str]) -> list[str]:
+    """The trend terms the prompt adds: up to two the merchandiser left open (no colour and pattern named, none
+    avoided)."""
+    if slots.color and slots.pattern:
+        return []
+    return [t for t in trends if t not in (slots.color, slots.pattern) and t not in slots.avoid][:2]
+
+
 def build_prompt(slots: Slots, trends: list[str], preferences: str = "") -> tuple[str, str]:
     """The SDXL prompt and negative prompt; `preferences` (a shopper's, atelier/profiles.py) fill what is open."""
     garments = " and ".join(slots.garments) if slots.garments else "outfit"
@@ -40,9 +48,8 @@ def build_prompt(slots: Slots, trends: list[str], preferences: str = "") -> tupl
         parts.append(f"{slots.season} collection")
     if preferences and not (slots.color and slots.pattern):
         parts.append(preferences)
-    open_terms = [t for t in trends if t not in (slots.color, slots.pattern) and t not in slots.avoid]
-    if open_terms and not (slots.color and slots.pattern):
-        parts.append(f"trending {' and '.join(open_terms[:2])} accents")
+    if terms := trend_terms(slots, trends):
+        parts.append(f"trending {' and '.join(terms)} accents")
     parts.append("full-length fashion photograph, studio lighting, high detail")
     negative = ", ".join([BASE_NEGATIVE, *slots.avoid])
     return ", ".join(parts), negative

@@ -25,7 +25,7 @@ from atelier.profiles import NO_LEAN, Lean, prompt_preferences
 from atelier.search import CatalogSearch, Query
 from atelier.stylist.history import ConversationStore, Message, empty_state
 from atelier.stylist.interpreter import CLEAR_FILTERS, Slots, Turn
-from atelier.stylist.prompts import build_prompt
+from atelier.stylist.prompts import build_prompt, trend_terms
 
 PRODUCTS = 5
 FILTER_SLOTS = ("category", "color", "pattern")
@@ -96,8 +96,13 @@ class Stylist:
         preferences = prompt_preferences(lean.profile, lean.weight, exclude=[slots.color, slots.pattern,
                                                                              *slots.avoid]) if lean.active else ""
         prompt, negative = build_prompt(slots, self.trends, preferences)
+        read = ", ".join(f"{name} {' and '.join(value) if isinstance(value, list) else value}"
+                         for name, value in slots.as_dict().items() if name not in ("min_price", "max_price"))
+        added = trend_terms(slots, self.trends)
+        said = (f" From what you said I used: {read}." if read else " You named nothing to draw, so it is a plain "
+                "outfit.") + (f" Trend terms added (the catalog's most common): {', '.join(added)}." if added else "")
         return self._look(state, lean, "new_outfit", prompt, "Here is a new look (seed {seed}) and the catalog "
-                          "products that complete it" + lean.note() + ".", "txt2img", prompt=prompt,
+                          "products that complete it" + lean.note() + "." + said, "txt2img", prompt=prompt,
                           negative_prompt=negative)
 
     def _edit(self, turn: Turn, state: dict, lean: Lean) -> Message:

@@ -48,6 +48,10 @@ def test_five_turns_new_edit_refine_back_new(stylist_app):
     first, edited, refined, back, formal = answers
 
     assert first.image and first.prompt and "linen" in first.prompt and "beach wedding" in first.prompt
+    assert "From what you said I used: fabric linen, occasion beach wedding." in first.text
+    trend_words = first.prompt.split("trending ")[1].split(" accents")[0].split(" and ")  # the catalog's
+    assert f"Trend terms added (the catalog's most common): {', '.join(trend_words)}." in first.text
+    assert "still filtered to tops up to 60" in back.text
     first_categories = {p["fields"]["category"] for p in first.products}
     assert len(first_categories) >= 3  # "complete the look": other categories, not five near-duplicates
     assert edited.image and edited.image != first.image
