@@ -26,6 +26,7 @@ from atelier.search import CatalogSearch, Query
 from atelier.stylist.history import ConversationStore, Message, empty_state
 from atelier.stylist.interpreter import CLEAR_FILTERS, Slots, Turn
 from atelier.stylist.prompts import build_prompt, trend_terms
+from atelier.text_input import MAX_CHARS
 
 PRODUCTS = 5
 FILTER_SLOTS = ("category", "color", "pattern")
@@ -73,6 +74,9 @@ class Stylist:
         text = text.strip()
         if not text:
             raise AtelierError("say something first")
+        if len(text) > MAX_CHARS:
+            raise AtelierError(f"that is {len(text):,} characters; say it in at most {MAX_CHARS:,} (the garments, "
+                               "colours, fabrics and occasion are what the stylist reads)")
         self.history.add(conversation_id, Message("user", text))
         state = self.history.state(conversation_id)
         turn = self.interpreter(text, bool(state["looks"]))

@@ -10,6 +10,7 @@ import streamlit as st
 
 from atelier.catalog_store import Hit
 from atelier.config import AtelierError
+from atelier.text_input import MAX_CHARS
 from dashboard import services
 from dashboard.components import literal, product_grid, shopper_lean, weights_notice, with_progress
 
@@ -80,7 +81,7 @@ if filters:  # what narrows the products, each dropped with a click
         column.button(literal(f"{name.replace('_', ' ')}: {value}"), key=f"drop-{name}", icon=":material/close:",
                       help="drop this filter", on_click=drop_filter, args=(conversation, name, lean))
 
-text = st.chat_input("Describe an outfit, ask for a change, filter the products…")
+text = st.chat_input("Describe an outfit, ask for a change, filter the products…", max_chars=MAX_CHARS)
 if text:
     if not conversation:
         conversation = history.create(profile, text)

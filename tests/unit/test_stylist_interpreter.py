@@ -134,3 +134,18 @@ def test_prompts_take_the_right_article():
     assert prompt.startswith("an elegant formal dress for an office, ")
     assert build_prompt(Slots(), trends=[])[0].startswith("an outfit, ")
     assert build_prompt(Slots(color="red", garments=["coat"]), trends=[])[0].startswith("a red coat, ")
+
+
+def test_an_overlong_or_empty_turn_gets_a_clear_answer_and_is_not_recorded(tmp_path):
+    from atelier.config import AtelierError
+    from atelier.stylist.history import ConversationStore
+    from atelier.stylist.stylist import Stylist
+
+    history = ConversationStore(tmp_path / "stylist.db")
+    stylist = Stylist(None, None, history, interpret, trends=[])  # refused before Triton or the catalog is asked
+    conversation = history.create("p", "a red silk dress")
+    with pytest.raises(AtelierError, match="that is 2,400 characters; say it in at most 2,000"):
+        stylist.respond(conversation, "a red silk dress " * 141 + "abc")
+    with pytest.raises(AtelierError, match="say something first"):
+        stylist.respond(conversation, "   ")
+    assert history.messages(conversation) == []
