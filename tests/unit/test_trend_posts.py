@@ -59,7 +59,7 @@ def test_pinterest_pins(tmp_path):
     assert rejects == []
     assert posts[0] == {"id": "p1", "caption": "Sage dress\nGarden party #sage #Floral", "hashtags": ["sage", "floral"],
                         "image": "https://i.pinimg.com/originals/a.jpg", "likes": 1200, "date": JAN_1_10H,
-                        "source": "pins"}
+                        "source": "pins", "record": 1}  # its number in the export, for rejects found later
     assert posts[1]["image"] == "https://i.pinimg.com/l.jpg"
     assert posts[1]["date"] == datetime(2024, 1, 3, tzinfo=timezone.utc) and posts[1]["likes"] == 0
 
