@@ -85,6 +85,10 @@ class Stylist:
             answer = handler(turn, state, lean)
         except AtelierError as error:  # Triton or Milvus refused: say so, keep the conversation
             answer = Message("assistant", f"Sorry, that did not work: {error}", intent=turn.intent)
+        return self._record(conversation_id, state, answer)
+
+    def _record(self, conversation_id: str, state: dict, answer: Message) -> Message:
+        """Keep the stylist's answer and what it changes: a new current look, the prices last shown."""
         self.history.add(conversation_id, answer)
         if answer.image is not None and answer.intent != "navigate":
             state["looks"].append(answer.id)
@@ -132,19 +136,15 @@ class Stylist:
         products again; the answer is recorded like a turn's."""
         state = self.history.state(conversation_id)
         dropped = state["filters"].pop(name, None)
-        text = f"Dropped the filter {name.replace('_', ' ')} {dropped}" if dropped is not None else \
-            f"There was no {name.replace('_', ' ')} filter"
+        label = name.replace("_", " ")
+        text = f"Dropped the filter {label} {dropped}" if dropped is not None else f"There was no {label} filter"
         products = []
         if state["looks"]:
             image = self.history.image(state["looks"][state["current"]])
             products = self.products(image, state["filters"], complete_look=True, lean=lean)
-            text += f". Products for look {state['current'] + 1}, {describe(state['filters'])}{lean.note()}."
-        answer = Message("assistant", text + ("" if state["looks"] else "."), intent="refine", products=products)
-        self.history.add(conversation_id, answer)
-        if products:
-            state["shown_prices"] = [p["fields"]["price"] for p in products]
-        self.history.save_state(conversation_id, state)
-        return answer
+            text += f". Products for look {state['current'] + 1}, {describe(state['filters'])}{lean.note()}"
+        return self._record(conversation_id, state, Message("assistant", text + ".", intent="refine",
+                                                            products=products))
 
     def _refine(self, turn: Turn, state: dict, lean: Lean) -> Message:
         filters = state["filters"]
