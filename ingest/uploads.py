@@ -24,29 +24,28 @@ def lay_out(files: list[tuple[str, bytes]], folder: Path) -> Path:
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    loose = []
+    catalogs, images = [], []
     for name, data in files:
         if name.lower().endswith(".zip"):
             _unzip(data, folder, name)
-        else:
-            loose.append((PurePosixPath(name.replace("\\", "/")).name, data))
-    catalogs = [name for name, _ in loose if name.lower().endswith(CATALOG_SUFFIXES)]
-    catalogs += [str(path.relative_to(folder)) for path in folder.rglob("*") if path.suffix.lower() in CATALOG_SUFFIXES]
-    if len(catalogs) != 1:
-        raise AtelierError(f"upload one catalog file (CSV, JSONL or Parquet) with its images; found {len(catalogs)}"
-                           + (f": {', '.join(sorted(catalogs))}" if catalogs else ""))
-    for name, data in loose:
-        if name.lower().endswith(CATALOG_SUFFIXES):
-            (folder / name).write_bytes(data)
-    catalog = folder / catalogs[0]
+            continue
+        plain = PurePosixPath(name.replace("\\", "/")).name
+        (catalogs if plain.lower().endswith(CATALOG_SUFFIXES) else images).append((plain, data))
+    found = [name for name, _ in catalogs]
+    found += [str(path.relative_to(folder)) for path in folder.rglob("*") if path.suffix.lower() in CATALOG_SUFFIXES]
+    if len(found) != 1:
+        raise AtelierError(f"upload one catalog file (CSV, JSONL or Parquet) with its images; found {len(found)}"
+                           + (f": {', '.join(sorted(found))}" if found else ""))
+    for name, data in catalogs:
+        (folder / name).write_bytes(data)
+    catalog = folder / found[0]
     wanted = _image_places(catalog)
-    for name, data in loose:
-        if not name.lower().endswith(CATALOG_SUFFIXES):
-            target = (catalog.parent / wanted.get(name, name)).resolve()
-            if not target.is_relative_to(folder.resolve()):
-                target = folder / name  # the catalog points outside the upload: keep the image beside it
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+    for name, data in images:
+        target = (catalog.parent / wanted.get(name, name)).resolve()
+        if not target.is_relative_to(folder.resolve()):
+            target = folder / name  # the catalog points outside the upload: keep the image beside it
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
     return catalog
 
 
@@ -60,10 +59,10 @@ def _unzip(data: bytes, folder: Path, name: str) -> None:
         raise AtelierError(f"{name} unpacks to more than {MAX_ZIP_MEMBERS:,} files or "
                            f"{MAX_UNZIPPED_BYTES // 2**30} GiB; upload a smaller one")
     root = folder.resolve()
-    for member in members:
-        target = (folder / member.filename).resolve()
-        if not target.is_relative_to(root):
-            raise AtelierError(f"{name} holds {member.filename!r}, which would land outside the upload folder")
+    targets = [(member, (folder / member.filename).resolve()) for member in members]
+    if outside := [member.filename for member, target in targets if not target.is_relative_to(root)]:
+        raise AtelierError(f"{name} holds {outside[0]!r}, which would land outside the upload folder")
+    for member, target in targets:  # written only once every member is known to stay inside
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(archive.read(member))
 

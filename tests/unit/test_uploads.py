@@ -49,3 +49,10 @@ def test_exactly_one_catalog_file_is_asked_for(tmp_path, files):
 def test_a_broken_zip_is_named(tmp_path):
     with pytest.raises(AtelierError, match="photos.zip is not a readable zip"):
         lay_out([("photos.zip", b"PK not really"), ("shop.csv", CSV)], tmp_path)
+
+
+def test_a_zip_with_one_bad_member_writes_none_of_them(tmp_path):
+    archive = zipped({"shop/catalog.csv": CSV, "../evil.png": b"E"})  # the good member comes first
+    with pytest.raises(AtelierError, match="would land outside"):
+        lay_out([("x.zip", archive)], tmp_path / "upload")
+    assert not (tmp_path / "upload" / "shop").exists()
