@@ -257,7 +257,7 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> None:
     import time
 
     from atelier.catalog_store import CatalogStore
-    from atelier.diffusion.exported import served_weights
+    from atelier.diffusion.exported import NO_RECORD, served_weights
     from atelier.images import png_bytes
     from atelier.search import CatalogSearch, Query
     from atelier.triton_client import TritonClient
@@ -278,7 +278,7 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> None:
     png = png_bytes(image)
     out.write_bytes(png)
     weights = served_weights(settings.model_repository, model)
-    made_by = weights.text if weights else "weights unknown: the model repository is not on this machine"
+    made_by = weights.text if weights else NO_RECORD
     print(f"wrote {out} ({image.shape[1]}x{image.shape[0]}, seed {seed}, {seconds:.1f} s; {model}: {made_by})",
           file=sys.stderr)
     if weights is not None and not weights.learned:

@@ -12,6 +12,7 @@ import streamlit as st
 
 from atelier.catalog_store import Hit
 from atelier.config import AtelierError
+from atelier.diffusion.exported import NO_RECORD
 from atelier.profiles import NO_LEAN, Lean, explain, load_profile_with_taste, profile_names
 from atelier.search import Query
 from dashboard import services
@@ -173,7 +174,7 @@ def weights_notice(*kinds: str) -> dict[str, str]:
     described, random = {}, []
     for kind in kinds:
         weights = services.generation_weights(kind)
-        described[kind] = weights.text if weights else "weights unknown (no export record where this dashboard reads)"
+        described[kind] = weights.text if weights else NO_RECORD
         if weights is not None and not weights.learned:
             random.append(f"{MODEL_NAMES[kind]}: {weights.text}")
     if random:

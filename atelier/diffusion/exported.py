@@ -17,6 +17,9 @@ def folders(spec: dict[str, Any]) -> list[str]:
                             if f"{spec['prefix']}_{encoder}" in networks]
 
 
+NO_RECORD = "weights unknown: no export record of this model in the model repository read here"
+
+
 @dataclass(frozen=True)
 class Weights:
     learned: bool  # False: the tiny profile's random initialisation, whose images are noise

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from atelier.config import AtelierError
+from atelier.diffusion.exported import NO_RECORD
 from dashboard import services
 from dashboard.components import MODEL_NAMES, literal
 
@@ -23,7 +24,7 @@ with triton_column:
         st.dataframe(pd.DataFrame(models), hide_index=True, width="stretch")
         st.markdown("**Weights of the generation models**")
         weights = {kind: services.generation_weights(kind) for kind in MODEL_NAMES}
-        st.dataframe(pd.DataFrame([{"model": kind, "weights": w.text if w else "not exported here",
+        st.dataframe(pd.DataFrame([{"model": kind, "weights": w.text if w else NO_RECORD,
                                     "learned": "yes" if w and w.learned else "no: its images are noise"}
                                    for kind, w in weights.items()]), hide_index=True, width="stretch")
         st.caption(f"Embedding model served: {services.triton().embedding_model()}")
