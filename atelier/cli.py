@@ -313,6 +313,9 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> None:
     if args.what == "lora":
         _train_lora(args, settings)
         return
+    if args.what == "generators":
+        _train_generators(args, settings)
+        return
     from training.clip_metric import TrainConfig, train_clip
 
     catalog = _catalog_or_demo(args.catalog, settings)
@@ -322,6 +325,26 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> None:
                             resume=not args.no_resume)
     print(checkpoint)
     print(f"export it with: atelier export --profile {settings.profile} --checkpoint {checkpoint}", file=sys.stderr)
+
+
+def _train_generators(args: argparse.Namespace, settings: Settings) -> None:
+    from training.train_generators import GeneratorTrainConfig, train_generators
+
+    out = Path(args.out) if args.out else settings.generators_dir
+    overrides = {k: v for k, v in (("unet_steps", args.steps), ("seed", args.seed)) if v is not None}
+    on_trained = None
+    if args.serve:  # `atelier up` runs it so: each network goes into the running Triton as soon as it is trained
+        from atelier.stack import serve_trained
+
+        def on_trained(kind: str, folder: Path) -> None:
+            serve_trained(kind, folder, settings)
+
+    folders = train_generators(out, GeneratorTrainConfig(**overrides), resume=not args.no_resume,
+                               on_trained=on_trained)
+    for folder in folders.values():
+        print(folder)
+    sources = " ".join(f"--{kind}-source {folder}" for kind, folder in folders.items())
+    print(f"export them with: atelier export --only {' '.join(folders)} {sources}", file=sys.stderr)
 
 
 def _size(text: str | None) -> tuple[int, int] | None:
@@ -420,6 +443,21 @@ def _served_checkpoint(args: argparse.Namespace, settings: Settings) -> Path | N
     return _path(checkpoint)
 
 
+def _eval_generation(args: argparse.Namespace, settings: Settings) -> dict:
+    from export.diffusion_models import tiny_pipeline
+    from training.generation_eval import Judge, evaluate_generation
+    from training.train_generators import load_trained
+
+    judge_checkpoint = _served_checkpoint(args, settings)
+    if judge_checkpoint is None:
+        raise AtelierError("eval generation needs the trained CLIP as its judge: pass --checkpoint")
+    trained = load_trained(Path(args.generators) if args.generators else settings.generators_dir)
+    judge = Judge(judge_checkpoint, _catalog_or_demo(args.catalog, settings))
+    return evaluate_generation(trained, {kind: tiny_pipeline(kind) for kind in trained}, judge,
+                               settings.model_repository, Path(args.out), count=args.limit or 50, seed=args.seed,
+                               progress=not args.json)
+
+
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> None:
     if args.what == "parity":
         from export.parity import generation_parity_report, parity_report
@@ -435,6 +473,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> None:
                                  seed=args.seed, profile=settings.profile, baseline=_path(args.baseline),
                                  baseline_model=args.baseline_model)
         write_sketch_report(report, Path(args.out))
+    elif args.what == "generation":
+        report = _eval_generation(args, settings)
     elif args.what == "labels":
         from training.label_eval import ClipBundleEmbedder, evaluate_labels, write_labels_report
 
@@ -659,8 +699,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="`clip`: metric learning of the CLIP model on a catalog; `warping`: the "
                                      "try-on garment warping module; `tryon`: the try-on UNet's self-attention; "
-                                     "`lora`: an SDXL LoRA on the catalog's images and captions")
-    p.add_argument("what", choices=["clip", "warping", "tryon", "lora"])
+                                     "`lora`: an SDXL LoRA on the catalog's images and captions; `generators`: "
+                                     "the tiny VAE, txt2img, edit and inpaint networks on drawn demo products")
+    p.add_argument("what", choices=["clip", "warping", "tryon", "lora", "generators"])
     p.add_argument("--resolution", type=int, help="lora: training resolution (default: 64 tiny, 1024 full)")
     p.add_argument("--rank", type=int, default=4, help="lora: LoRA rank")
     p.add_argument("--catalog-weight", type=float, default=1.0, help="lora: the catalog's share of the mixture")
@@ -669,25 +710,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--orders-weight", type=float, default=0.5, help="lora: with --orders, their share")
     p.add_argument("--data", help="warping, tryon: a folder in VITON-HD's layout (its train split is used)")
     p.add_argument("--size", help="warping, tryon: HEIGHTxWIDTH to train at (default: 128x96 warping, 1024x768 tryon)")
-    p.add_argument("--steps", type=int, help="warping, tryon, lora: optimisation steps (default: 300 warping, "
-                                             "200 tryon, lora 20 tiny / 1000 full)")
+    p.add_argument("--steps", type=int, help="warping, tryon, lora, generators: optimisation steps (default: 300 "
+                                             "warping, 200 tryon, lora 20 tiny / 1000 full, generators 1500 "
+                                             "per UNet)")
     p.add_argument("--catalog", help="clip, lora: catalog CSV (default: the demo catalog, drawn if missing)")
     p.add_argument("--out", help="checkpoint folder (default: $ATELIER_HOME/models/<what>-<data folder>)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--no-resume", action="store_true", help="start over instead of resuming from last.pt")
+    p.add_argument("--serve", action="store_true", help="generators: export each network into the model repository "
+                                                         "and load it into the running Triton as it is trained")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="`parity`: PyTorch vs ONNX Runtime vs Triton; `retrieval`: held-out precision "
                                     "and recall of typed, image and composed queries; `sketch`: sketch search on "
                                     "edge maps and hand-drawn strokes; `tryon`: SSIM, LPIPS, FID "
                                     "and KID of the served try-on on a paired VITON-HD-style split; `labels`: "
-                                    "zero-shot fashion labels scored against the demo catalog's attributes")
-    p.add_argument("what", choices=["parity", "retrieval", "sketch", "tryon", "labels"])
+                                    "zero-shot fashion labels scored against the demo catalog's attributes; "
+                                    "`generation`: the trained tiny generators judged by the trained CLIP, beside "
+                                    "random weights and the nearest catalog image")
+    p.add_argument("what", choices=["parity", "retrieval", "sketch", "tryon", "labels", "generation"])
+    p.add_argument("--generators", help="generation: the trained pipelines' folder (default: "
+                                        "$ATELIER_HOME/models/generators, as `atelier train generators` writes)")
     p.add_argument("--model-repository", help="parity: the repository to check")
     p.add_argument("--no-triton", action="store_true", help="parity: compare PyTorch and ONNX Runtime only")
     p.add_argument("--catalog", help="retrieval, sketch, labels: catalog CSV (default: the demo catalog)")
-    p.add_argument("--checkpoint", help="retrieval, sketch, labels: the trained model (retrieval, sketch: default "
+    p.add_argument("--checkpoint", help="retrieval, sketch, labels, generation: the trained model (retrieval, sketch, "
+                                        "generation's judge: default "
                                         "the one the model repository serves; labels: run in this process instead "
                                         "of the served one)")
     p.add_argument("--baseline", help="retrieval, sketch: another checkpoint to measure beside it (say, an earlier "
@@ -696,12 +745,14 @@ def build_parser() -> argparse.ArgumentParser:
                                             "profile's (atelier-tiny-clip-vit: the tiny model before issue 17)")
     p.add_argument("--seed", type=int, default=0, help="retrieval, sketch: split and augmentation seed; tryon: the "
                                                       "first pair's seed")
-    p.add_argument("--out", default="benchmarks/results", help="retrieval, sketch, tryon, labels: where the JSON "
+    p.add_argument("--out", default="benchmarks/results", help="retrieval, sketch, tryon, labels, generation: where "
+                                                              "the JSON "
                                                               "and PNG go")
     p.add_argument("--data", help="tryon: a folder in VITON-HD's layout")
     p.add_argument("--split", default="test", help="tryon: the split to evaluate (paired)")
     p.add_argument("--size", help="tryon: HEIGHTxWIDTH the pairs are read at (default 1024x768, VITON-HD's)")
-    p.add_argument("--limit", type=int, help="tryon: evaluate only the first N pairs; labels: N products")
+    p.add_argument("--limit", type=int, help="tryon: evaluate only the first N pairs; labels: N products; "
+                                             "generation: N prompts of seen and N of unseen looks (default 50)")
     p.add_argument("--steps", type=int, help="tryon: denoising steps (default: the model's)")
     p.add_argument("--features", choices=["inception", "clip"], default="inception",
                    help="tryon: FID/KID features; `clip` (the served CLIP) runs offline but compares with nothing "

@@ -103,6 +103,11 @@ class Settings:
         return self.home / "demo-catalog"
 
     @property
+    def generators_dir(self) -> Path:
+        """Where `atelier train generators` (and `atelier up`, in the background) trains the tiny generators."""
+        return self.home / "models" / "generators"
+
+    @property
     def profiles_dir(self) -> Path:
         """Shopper profiles imported from their order exports (atelier/profiles.py), one JSON file each."""
         return self.home / "profiles"

@@ -2,12 +2,15 @@
 
 1. tiny profile: draw the demo catalog, train the tiny CLIP on it (`atelier train clip`, cached
    in $ATELIER_HOME/models) and export that model, unless the repository already serves it;
-   export the tiny generation pipelines (txt2img, edit, inpaint) if they are not there
+   export the tiny generation pipelines: those trained on the demo catalog where their training has
+   finished, the random-weight ones otherwise
 2. start the embedded Triton server
 3. start Milvus Lite's gRPC server (unless ATELIER_MILVUS_URI names a server already)
 4. ingest the demo catalog if the collection is empty, or re-ingest it if it holds only demo
    products embedded by another model
-5. start the Streamlit dashboard, then wait for Ctrl-C and stop everything
+5. start the Streamlit dashboard; train the generators not trained yet in the background
+   (`atelier train generators --serve`), each exported and loaded into Triton as soon as it is trained;
+   wait for Ctrl-C and stop everything
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from atelier.triton_server import (
     TritonPorts,
     admin_key,
     admin_key_hint,
+    load_models,
     missing_exports,
 )
 
@@ -77,14 +81,47 @@ def ensure_demo_model(settings: Settings, demo_csv: Path) -> None:
     if missing_exports(repository) or exported.get("embedding_model") != bundle.embedding_model \
             or not exported.get("label_accuracy"):
         export_measured_clip(bundle, repository, demo_csv)
-    from export.diffusion import PREFIXES, export_pipelines
+    ensure_generation_models(settings)
 
+
+def ensure_generation_models(settings: Settings) -> None:
+    """Each tiny generation model exported with the weights trained on the demo catalog where their training has
+    finished (settings.generators_dir), with random weights where it has not (the background training serves
+    them later: serve_trained)."""
+    from export.diffusion import PREFIXES, export_pipelines
+    from training.train_generators import trained_folders
+
+    repository, trained = settings.model_repository, trained_folders(settings.generators_dir)
     missing = missing_exports(repository)
-    stale = tuple(kind for kind, prefix in PREFIXES.items()
-                  if any(name == kind or name.startswith(f"{prefix}_") for name in missing))
-    if stale:
-        say(f"exporting the tiny generation models ({', '.join(stale)}) ...")
-        export_pipelines(repository, "tiny", stale)
+    for kind, prefix in PREFIXES.items():
+        source = str(trained[kind]) if kind in trained else None
+        record = repository / kind / "1" / "export.json"
+        exported = json.loads(record.read_text())["build"].get("source") if record.exists() else "none"
+        if exported != source or any(name == kind or name.startswith(f"{prefix}_") for name in missing):
+            say(f"exporting the tiny {kind} model ({'trained on the demo catalog' if source else 'random weights'})")
+            export_pipelines(repository, "tiny", (kind,), {kind: source} if source else None)
+
+
+def serve_trained(kind: str, folder: Path, settings: Settings) -> None:
+    """Export a freshly trained generation model into the repository and have the running Triton load it."""
+    from export.diffusion import export_pipelines
+
+    record = export_pipelines(settings.model_repository, "tiny", (kind,), {kind: str(folder)})[kind]
+    key, _ = admin_key(settings)
+    load_models(settings.triton_url, [*record["networks"], kind], key)
+    say(f"{kind} now serves the weights trained on the demo catalog")
+
+
+def generator_training(settings: Settings, env: dict[str, str], log_path: Path) -> processes.Service | None:
+    """The background process that trains the generators not trained yet and serves each when it is; None if
+    all are trained."""
+    from training.train_generators import KINDS, trained_folders
+
+    if settings.profile != "tiny" or len(trained_folders(settings.generators_dir)) == len(KINDS):
+        return None
+    command = [sys.executable, "-c", "import sys; from atelier.cli import main; sys.exit(main())",
+               "train", "generators", "--serve"]
+    return processes.Service("generator-training", command, 0, log_path, env=env, probe=lambda: True)
 
 
 def ensure_catalog(settings: Settings, triton: TritonClient, store: CatalogStore, demo_csv: Path) -> None:
@@ -141,6 +178,7 @@ def run_stack(settings: Settings, ports: TritonPorts, dashboard_port: int, milvu
     say(f"demo catalog: {demo_count} products in {demo_csv.parent}")
     ensure_demo_model(settings, demo_csv)
     services: list = []
+    training = None
     processes.stop_on_signals()
     try:
         key, key_location = admin_key(settings)
@@ -166,17 +204,26 @@ def run_stack(settings: Settings, ports: TritonPorts, dashboard_port: int, milvu
         dashboard = processes.dashboard(dashboard_port, env, logs / "dashboard.log")
         services.append(dashboard)
         dashboard.start()
+        training = generator_training(settings, env, logs / "generator-training.log")
+        if training is not None:
+            say("training the tiny generators on the demo catalog in the background; each is served as soon as it "
+                f"is trained (progress on the dashboard, log: {training.log_path})")
+            training.start()
         say(f"dashboard: http://localhost:{dashboard_port}   (Triton gRPC {triton.grpc_url}, Milvus {milvus_uri})")
         say(admin_key_hint(key_location))
         say("Ctrl-C stops everything")
         while all(service.running() for service in services):
             time.sleep(1)
+            if training is not None and not training.running():
+                code, training = training.process.returncode, None
+                say("the generators are trained and served" if code == 0 else
+                    f"the generator training stopped (exit code {code}); see {logs / 'generator-training.log'}")
         stopped = [service.name for service in services if not service.running()]
         raise AtelierError(f"{', '.join(stopped)} stopped unexpectedly; see the logs in {logs}")
     except KeyboardInterrupt:
         pass
     finally:
-        for service in reversed(services):
+        for service in reversed([*services, *([training] if training is not None else [])]):
             service.stop()
         settings.milvus_endpoint_file.unlink(missing_ok=True)
         say("stopped")

@@ -142,6 +142,25 @@ def load_failures(log: str) -> dict[str, str]:
     return {name: reason if len(reason) <= 300 else reason[:297] + "..." for name, reason in LOAD_FAILURE.findall(log)}
 
 
+def load_models(grpc_url: str, names: list[str], key: str) -> None:
+    """(Re)load `names` in this order from the server's repository (explicit model control; the admin key opens it).
+
+    A model already loaded is loaded again from its files: list the networks before the Python model that calls
+    them. Triton keeps serving the old version until the new one is ready.
+    """
+    import tritonclient.grpc as triton_grpc
+
+    client = triton_grpc.InferenceServerClient(grpc_url)
+    name = ""
+    try:
+        for name in names:
+            client.load_model(name, headers={GRPC_ADMIN_KEY_HEADER: key})
+    except triton_grpc.InferenceServerException as error:
+        raise AtelierError(f"Triton at {grpc_url} could not load {name}: {error.message()}") from error
+    finally:
+        client.close()
+
+
 def prepare_runtime(runtime_dir: Path) -> Path:
     """Lay out tritonserver and its backends in `runtime_dir`; returns the server binary."""
     server_tree, _ = _pytriton_paths()
@@ -224,6 +243,10 @@ class EmbeddedTriton:
             f"--http-port={self.ports.http}",
             f"--grpc-port={self.ports.grpc}",
             f"--metrics-port={self.ports.metrics}",
+            # Explicit model control, every model loaded at start: a model exported again later (the generators
+            # the demo trains while it runs) is served by reloading it (load_models), without a restart.
+            "--model-control-mode=explicit",
+            "--load-model=*",
             "--exit-on-error=true",
             "--strict-readiness=true",
             "--exit-timeout-secs=10",
@@ -248,6 +271,9 @@ class EmbeddedTriton:
 
     def running(self) -> bool:
         return self.service is not None and self.service.running()
+
+    def load_models(self, names: list[str]) -> None:
+        load_models(self.grpc_url, names, self.admin_key)
 
     def stop(self) -> None:
         if self.service is not None:

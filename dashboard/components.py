@@ -15,6 +15,7 @@ from atelier.config import AtelierError
 from atelier.diffusion.exported import NO_RECORD
 from atelier.profiles import NO_LEAN, Lean, explain, load_profile_with_taste, profile_names
 from atelier.search import Query
+from atelier.training_progress import TrainingProgress
 from dashboard import services
 from ingest.labels import TRUSTED_ACCURACY
 
@@ -177,8 +178,20 @@ def weights_notice(*kinds: str) -> dict[str, str]:
         described[kind] = weights.text if weights else NO_RECORD
         if weights is not None and not weights.learned:
             random.append(f"{MODEL_NAMES[kind]}: {weights.text}")
+    training = services.generator_training()
     if random:
+        remedy = ("they are being trained now (below), and each is served as soon as it is trained" if training else
+                  "export trained or published weights to see real results (README, “Profiles, the full models”)")
         st.warning(f"{'; '.join(random)}. What {'these draw' if len(random) > 1 else 'it draws'} is noise, not a "
-                   "design: export trained or published weights to see real results (README, “Profiles, the full "
-                   "models”).", icon=":material/science:")
+                   f"design: {remedy}.", icon=":material/science:")
+    if training is not None:
+        training_status(training)
     return described
+
+
+def training_status(training: TrainingProgress) -> None:
+    """The generators' background training: a bar over all their steps, what trains now, the time left."""
+    total = sum(training.plan.values())
+    done = sum(steps for name, steps in training.plan.items() if name in training.finished) + training.step
+    st.progress(min(1.0, done / total), text=f"Tiny generators, trained on the demo catalog while you work: "
+                                              f"{training.describe()}. Reload the page when one is served.")

@@ -8,10 +8,11 @@ import streamlit as st
 
 from atelier.catalog_store import CatalogStore
 from atelier.config import Settings
-from atelier.diffusion.exported import Weights, served_weights
+from atelier.diffusion.exported import Weights, served_record, served_weights
 from atelier.search import CatalogSearch
 from atelier.stylist.history import ConversationStore
 from atelier.stylist.stylist import Stylist
+from atelier.training_progress import TrainingProgress
 from atelier.trend_store import TrendStore
 from atelier.triton_client import TritonClient
 
@@ -86,6 +87,17 @@ def sample_people() -> list[Path]:
         if not path.exists():
             synthetic_pair(index, (512, 384), seed=0, split="test").person.save(path)
     return paths
+
+
+def generator_training() -> TrainingProgress | None:
+    """The background training of the tiny generators (`atelier up` starts it), while it runs."""
+    progress = TrainingProgress.read(settings().generators_dir)
+    return progress if progress is not None and progress.running() else None
+
+
+def generation_side() -> int | None:
+    """The side txt2img draws when a request names no size (its UNet's; 128 for the tiny ones trained here)."""
+    return served_record(settings().model_repository, "txt2img").get("defaults", {}).get("width")
 
 
 def generation_weights(kind: str) -> Weights | None:

@@ -31,7 +31,9 @@ from atelier.config import AtelierError
 ONNX_OPSET = 17
 PARITY_TOLERANCE = 1e-3  # max abs difference ONNX Runtime vs PyTorch, fp32
 PREFIXES = {"txt2img": "sdxl", "edit": "pix2pix", "inpaint": "inpaint", "tryon": "tryon"}
-DEFAULTS = {  # per profile: what a request gets when it leaves a parameter out
+# Per profile: what a request gets when it leaves a parameter out. A UNet built for another size (the tiny
+# generators trained on the demo catalog's 128-pixel pictures) sets txt2img's width and height (see _native_size).
+DEFAULTS = {
     "tiny": {"txt2img": {"steps": 20, "guidance_scale": 5.0, "width": 256, "height": 256},
              "edit": {"steps": 20, "guidance_scale": 7.5, "image_guidance_scale": 1.5},
              "inpaint": {"steps": 20, "guidance_scale": 7.5, "strength": 1.0},
@@ -195,7 +197,20 @@ def export_pipeline(kind: str, pipe: DiffusionPipeline, repository: Path, build:
         if parity[name] > PARITY_TOLERANCE:
             raise AtelierError(f"{name}: ONNX Runtime differs from PyTorch by {parity[name]:.2e} "
                                f"(tolerance {PARITY_TOLERANCE:.0e})")
-    version_dir = repository / kind / "1"
+    return write_assets(kind, pipe, repository / kind / "1", build, parity)
+
+
+def _native_size(kind: str, pipe: DiffusionPipeline) -> dict[str, int]:
+    """The size txt2img's UNet was built for: its sample_size times the VAE's scale factor, as in diffusers."""
+    if kind != "txt2img":
+        return {}
+    side = pipe.unet.config.sample_size * pipe.vae_scale_factor
+    return {"width": side, "height": side}
+
+
+def write_assets(kind: str, pipe: DiffusionPipeline, version_dir: Path, build: dict[str, Any],
+                 parity: dict[str, float]) -> dict[str, Any]:
+    """What the Python model reads beside its networks: tokenizers, scheduler config and export.json (returned)."""
     version_dir.mkdir(parents=True, exist_ok=True)
     if kind != "tryon":
         pipe.tokenizer.save_pretrained(version_dir / "tokenizer")
@@ -207,12 +222,12 @@ def export_pipeline(kind: str, pipe: DiffusionPipeline, repository: Path, build:
         "pipeline": kind,
         "build": build,
         "weights_sha256": weights_sha256(pipe),
-        "networks": sorted(parity),
+        "networks": sorted(_networks(kind, pipe)),
         "prefix": PREFIXES[kind],
         "vae": {"scale_factor": pipe.vae_scale_factor, "scaling_factor": pipe.vae.config.scaling_factor,
                 "latent_channels": pipe.vae.config.latent_channels},
         "force_zeros_for_empty_prompt": bool(getattr(pipe.config, "force_zeros_for_empty_prompt", False)),
-        "defaults": DEFAULTS[profile][kind],
+        "defaults": DEFAULTS[profile][kind] | _native_size(kind, pipe),
         "max_side": MAX_SIDE[profile],
         "onnx_vs_torch_max_abs": parity,
     }

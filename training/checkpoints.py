@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -14,3 +15,14 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     partial = path.with_suffix(".tmp")
     torch.save(payload, partial)
     os.replace(partial, path)
+
+
+def load_checkpoint(path: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
+    """The checkpoint at `path` if one was written with `settings`; None where there is none or it is another run's."""
+    if not path.exists():
+        return None
+    state = torch.load(path, weights_only=True)
+    if state.get("settings") != settings:
+        warnings.warn(f"{path} is from other data or settings; training from scratch", stacklevel=2)
+        return None
+    return state

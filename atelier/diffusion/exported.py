@@ -39,8 +39,14 @@ def weights(spec: dict[str, Any]) -> Weights:
     return Weights(True, f"{build['profile']} network, weights from {source}{lora}")
 
 
-def served_weights(repository: Path, kind: str) -> Weights | None:
-    """The weights of generation model `kind` in a local model repository; None where it holds no export of it."""
+def served_record(repository: Path, kind: str) -> dict[str, Any]:
+    """Generation model `kind`'s export.json in a local model repository; empty where it holds no export of it."""
     record = Path(repository) / kind / "1" / "export.json"
     spec = json.loads(record.read_text()) if record.is_file() else {}
-    return weights(spec) if "pipeline" in spec else None
+    return spec if "pipeline" in spec else {}
+
+
+def served_weights(repository: Path, kind: str) -> Weights | None:
+    """The weights of generation model `kind` in a local model repository; None where it holds no export of it."""
+    spec = served_record(repository, kind)
+    return weights(spec) if spec else None

@@ -321,8 +321,8 @@ class Inpaint(Pipeline):
                 uncond, text = noise.chunk(2)
                 noise = uncond + guidance * (text - uncond)
             latents = scheduler.step(noise, t, latents, **extra, return_dict=False)[0]
-        # 6. Decode, then keep every original pixel outside the (feathered) mask.
-        return [np.asarray(paste_back(r.image, Image.fromarray(image), r.mask))
+        # 6. Decode, then keep every original pixel outside the mask (feathered inside it).
+        return [np.asarray(paste_back(r.image, Image.fromarray(image), r.mask, inside_only=True))
                 for r, image in zip(batch, self.decode(latents))]
 
 

@@ -33,7 +33,9 @@ def seed_input(key: str) -> int | None:
 
 
 def generate_form() -> None:
-    sizes = SIZES[services.settings().profile]
+    native = services.generation_side()  # what the served txt2img was trained at, offered first
+    sizes = sorted({native, *SIZES[services.settings().profile]}) if native else SIZES[services.settings().profile]
+    first = sizes.index(native) if native else 0
     with st.form("generate"):
         prompt = st.text_area("Prompt", placeholder="a breezy linen outfit for a beach wedding", key="prompt")
         negative = st.text_input("Negative prompt", placeholder="blurry, low quality", key="negative-prompt")
@@ -41,8 +43,8 @@ def generate_form() -> None:
         steps = left.slider("Steps", 1, 100, 20, key="steps")
         guidance = right.slider("Guidance", 0.0, 20.0, 5.0, 0.5, key="guidance",
                                 help="how closely the image follows the prompt")
-        width = left.selectbox("Width", sizes, key="width")
-        height = right.selectbox("Height", sizes, key="height")
+        width = left.selectbox("Width", sizes, index=first, key="width")
+        height = right.selectbox("Height", sizes, index=first, key="height")
         seed = seed_input("generate")
         if st.form_submit_button("Generate", type="primary", width="stretch"):
             try:

@@ -8,7 +8,7 @@ import streamlit as st
 from atelier.config import AtelierError
 from atelier.diffusion.exported import NO_RECORD
 from dashboard import services
-from dashboard.components import MODEL_NAMES, literal
+from dashboard.components import MODEL_NAMES, literal, training_status
 
 st.title("System")
 settings = services.settings()
@@ -27,6 +27,8 @@ with triton_column:
         st.dataframe(pd.DataFrame([{"model": kind, "weights": w.text if w else NO_RECORD,
                                     "learned": "yes" if w and w.learned else "no: its images are noise"}
                                    for kind, w in weights.items()]), hide_index=True, width="stretch")
+        if (training := services.generator_training()) is not None:
+            training_status(training)
         st.caption(f"Embedding model served: {services.triton().embedding_model()}")
     except AtelierError as error:
         st.error(literal(error))

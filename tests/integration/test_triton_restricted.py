@@ -50,10 +50,9 @@ def test_the_admin_key_opens_them(client, triton_server: EmbeddedTriton) -> None
     names = {model.name for model in index.models} if hasattr(index, "models") else {m["name"] for m in index}
     assert "clip_text" in names
     calls["shared-memory status"](headers)
-    # Past the key check, a load is refused by the model-control mode (none), not by the restriction.
-    with pytest.raises(InferenceServerException) as refused:
-        calls["load model"](headers)
-    assert "restricted" not in refused.value.message()
+    # Past the key check, a load reloads the model from its files (explicit model control), and it is ready again.
+    calls["load model"](headers)
+    assert client.is_model_ready("clip_text")
 
 
 def test_inference_and_readiness_need_no_key(client) -> None:

@@ -1,0 +1,286 @@
+"""Does a generation model make what was asked? `atelier eval generation`.
+
+The judge is the CLIP trained on the demo catalog (`atelier train clip`), reading garment, colour and
+pattern zero-shot as the catalog's labels are read (ingest/labels.py). It never saw a generated picture.
+Its own accuracy on the catalog's held-out products comes first; a generation figure counts only for the
+attributes the judge reads at JUDGE_BAR or better.
+
+Held-out prompts, each in the plain words a person types ("a red polka dot dress"): looks the generators
+trained on, drawn anew, and looks whose (garment, colour) pair was never drawn in training
+(training/generation_data.py HELD_OUT_PAIRS), reported apart, so composition is told from memory.
+- txt2img: the judged garment, colour and pattern of the image, and how many of the five catalog products
+  nearest the image (what the dashboard shows under it) share the prompt's garment and colour.
+- edit: a drawn product and an instruction changing its colour or pattern; success where the judge reads
+  the asked value, kept where it reads the other two attributes as before.
+- inpaint: half of a drawn product masked and a caption of another look; the pixels outside the mask
+  must be the original's exactly, and the judge reads the masked half (cropped, as it reads a product)
+  for the caption's colour and pattern. The judge's accuracy on such crops of real composites is given.
+Baselines in the same run: the random-weight networks for each kind; for txt2img the catalog's real image
+nearest to the prompt (by the judge's own text embedding); for edit and inpaint the picture left unchanged.
+The networks run in this process through the same pipeline code Triton runs (atelier/diffusion/pipelines.py).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from diffusers import DiffusionPipeline
+from PIL import Image, ImageDraw
+from tqdm import tqdm
+
+from atelier.diffusion.pipelines import PIPELINES, configured_scheduler
+from atelier.plots import saved_figure
+from export.clip import load_clip
+from export.diffusion import TorchNetworks, write_assets
+from ingest.labels import ZeroShotLabeler
+from training.generation_data import HELD_OUT_PAIRS, SIZE, Look, caption, draw, instruction, looks, one_apart
+from training.label_eval import ClipBundleEmbedder, evaluate_labels, measured_accuracy
+
+ATTRIBUTES = ("garment", "color", "pattern")
+JUDGE_BAR = 0.9
+RECOMMENDED = 5
+FIRST_EVAL_VARIANT = 1000  # drawings of a look that training (variants 0, 1, ...) never made
+BATCH = 8
+
+
+def _png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+class Judge:
+    """The trained CLIP: attributes of pictures, and the catalog products nearest to them."""
+
+    def __init__(self, checkpoint: Path, catalog_csv: Path, profile: str = "tiny") -> None:
+        self.embedder = ClipBundleEmbedder(load_clip(profile, checkpoint=Path(checkpoint)))
+        self.labeler = ZeroShotLabeler(self.embedder)
+        self.catalog_csv = Path(catalog_csv)
+        self.catalog = pd.read_csv(catalog_csv, dtype=str, keep_default_na=False)
+        self.embeddings, self.model = self.embedder.embed_images(
+            [(self.catalog_csv.parent / path).read_bytes() for path in self.catalog["image"]])
+
+    def accuracy(self) -> dict[str, float]:
+        """The judge's own top-1 accuracy on the catalog's held-out products."""
+        accuracy = measured_accuracy(evaluate_labels(self.catalog_csv, self.embedder, labeler=self.labeler))
+        return {attribute: accuracy[attribute] for attribute in ATTRIBUTES}
+
+    def read(self, images: list[Image.Image]) -> list[dict[str, str]]:
+        embeddings, model = self.embedder.embed_images([_png(image) for image in images])
+        labels = self.labeler.label_embeddings(embeddings, model)
+        return [{a: max(label[a]["scores"], key=label[a]["scores"].get) for a in ATTRIBUTES} for label in labels]
+
+    def recommended(self, images: list[Image.Image]) -> list[pd.DataFrame]:
+        embeddings, _ = self.embedder.embed_images([_png(image) for image in images])
+        nearest = np.argsort(-(embeddings @ self.embeddings.T), axis=1)[:, :RECOMMENDED]
+        return [self.catalog.iloc[row] for row in nearest]
+
+    def nearest_to_text(self, prompts: list[str]) -> list[Image.Image]:
+        embeddings, _ = self.embedder.embed_texts(prompts)
+        best = np.argmax(embeddings @ self.embeddings.T, axis=1)
+        return [Image.open(self.catalog_csv.parent / self.catalog["image"].iloc[i]).convert("RGB") for i in best]
+
+
+def runnable(kind: str, pipe: DiffusionPipeline, repository: Path, folder: Path):
+    """`kind`'s pipeline (atelier/diffusion/pipelines.py) over `pipe`'s PyTorch networks, its scheduler the one
+    `repository`'s config.pbtxt names."""
+    version_dir = folder / kind
+    write_assets(kind, pipe, version_dir, {"profile": "tiny", "source": None, "lora": None, "lora_scale": 1.0},
+                 parity={})
+    return PIPELINES[kind](version_dir, TorchNetworks(kind, pipe), configured_scheduler(Path(repository) / kind))
+
+
+def _run(pipeline, requests: list[dict[str, Any]], progress: bool, desc: str) -> list[Image.Image]:
+    parsed = [pipeline.parse(values) for values in requests]
+    images: list[Image.Image] = []
+    for start in tqdm(range(0, len(parsed), BATCH), desc=desc, disable=not progress):
+        images += [Image.fromarray(array) for array in pipeline(parsed[start : start + BATCH])]
+    return images
+
+
+@dataclass(frozen=True)
+class Cases:
+    """The held-out prompts: `count` looks of each split (seen, unseen), fixed by `seed`."""
+
+    seen: list[Look]
+    unseen: list[Look]
+
+    @classmethod
+    def draw(cls, count: int, seed: int = 0) -> Cases:
+        rng = random.Random(seed)
+        seen, unseen = looks(), looks(held_out=True)
+        return cls(rng.sample(seen, min(count, len(seen))), rng.sample(unseen, min(count, len(unseen))))
+
+    def split(self) -> list[tuple[str, Look]]:
+        return [("seen", look) for look in self.seen] + [("unseen", look) for look in self.unseen]
+
+
+def _share(values: list[bool]) -> float | None:
+    return round(float(np.mean(values)), 4) if values else None
+
+
+def _by_split(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, dict[str, float | None]]:
+    return {split: {key: _share([row[key] for row in rows if split in ("all", row["split"])]) for key in keys}
+            for split in ("all", "seen", "unseen")}
+
+
+def _txt2img_rows(judge: Judge, cases: Cases, images: list[Image.Image]) -> list[dict[str, Any]]:
+    rows = []
+    for (split, look), read, products in zip(cases.split(), judge.read(images), judge.recommended(images)):
+        matching = int(((products["garment"] == look.garment) & (products["color"] == look.color)).sum())
+        rows.append({"split": split, "prompt": caption(look), **{a: read[a] == getattr(look, a) for a in ATTRIBUTES},
+                     "matching_products": matching, "read": read})
+    return rows
+
+
+def _txt2img_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    summary = _by_split(rows, ATTRIBUTES)
+    for split in summary:
+        counts = [row["matching_products"] for row in rows if split in ("all", row["split"])]
+        summary[split]["matching_products"] = round(float(np.mean(counts)), 3) if counts else None
+    return summary
+
+
+def eval_txt2img(pipes: dict[str, DiffusionPipeline], judge: Judge, cases: Cases, repository: Path, folder: Path,
+                 seed: int, progress: bool) -> tuple[dict[str, Any], dict[str, list[Image.Image]]]:
+    requests = [{"prompt": caption(look), "seed": seed + n, "width": SIZE, "height": SIZE}
+                for n, (_, look) in enumerate(cases.split())]
+    images = {name: _run(runnable("txt2img", pipe, repository, folder / name), requests, progress,
+                         f"txt2img ({name})") for name, pipe in pipes.items()}
+    images["nearest catalog image"] = judge.nearest_to_text([r["prompt"] for r in requests])
+    report = {name: _txt2img_summary(_txt2img_rows(judge, cases, shown)) for name, shown in images.items()}
+    return report, images
+
+
+def eval_edit(pipes: dict[str, DiffusionPipeline], judge: Judge, cases: Cases, repository: Path, folder: Path,
+              seed: int, progress: bool) -> tuple[dict[str, Any], dict[str, list[Image.Image]]]:
+    rng, every = random.Random(seed), set(looks()) | set(looks(held_out=True))
+    pairs = [(split, look, one_apart(look, rng, every)) for split, look in cases.split()]
+    sources = [draw(look, FIRST_EVAL_VARIANT + n) for n, (_, look, _) in enumerate(pairs)]
+    requests = [{"image": _png(source), "instruction": instruction(before, after, rng), "seed": seed + n}
+                for n, (source, (_, before, after)) in enumerate(zip(sources, pairs))]
+    images = {name: _run(runnable("edit", pipe, repository, folder / name), requests, progress, f"edit ({name})")
+              for name, pipe in pipes.items()}
+    images["unchanged"] = sources
+    report = {}
+    for name, shown in images.items():
+        rows = []
+        for (split, before, after), read in zip(pairs, judge.read(shown)):
+            changed = next(a for a in ATTRIBUTES if getattr(before, a) != getattr(after, a))
+            success = read[changed] == getattr(after, changed)
+            kept = all(read[a] == getattr(before, a) for a in ATTRIBUTES if a != changed)
+            rows.append({"split": split, "success": success, "kept": kept, "both": success and kept})
+        report[name] = _by_split(rows, ("success", "kept", "both"))
+    return report, images
+
+
+def _half_mask(side: str) -> Image.Image:
+    mask = Image.new("L", (SIZE, SIZE), 0)
+    box = (0, 0, SIZE // 2, SIZE) if side == "left" else (SIZE // 2, 0, SIZE, SIZE)
+    ImageDraw.Draw(mask).rectangle((box[0], box[1], box[2] - 1, box[3] - 1), fill=255)
+    return mask
+
+
+def _masked_part(image: Image.Image, mask: Image.Image) -> Image.Image:
+    """The mask's bounding box of `image`, centred on a square of the drawn catalog's grey, as the judge reads it."""
+    part = image.crop(mask.getbbox())
+    square = Image.new("RGB", (SIZE, SIZE), (230, 230, 230))
+    square.paste(part, ((SIZE - part.width) // 2, (SIZE - part.height) // 2))
+    return square
+
+
+def eval_inpaint(pipes: dict[str, DiffusionPipeline], judge: Judge, cases: Cases, repository: Path, folder: Path,
+                 seed: int, progress: bool) -> tuple[dict[str, Any], dict[str, list[Image.Image]]]:
+    rng, every = random.Random(seed), set(looks()) | set(looks(held_out=True))
+    pairs = [(split, look, one_apart(look, rng, every)) for split, look in cases.split()]
+    masks = [_half_mask(rng.choice(("left", "right"))) for _ in pairs]
+    sources = [draw(look, FIRST_EVAL_VARIANT + n) for n, (_, look, _) in enumerate(pairs)]
+    requests = [{"image": _png(source), "mask": _png(mask), "prompt": caption(after), "seed": seed + n}
+                for n, (source, mask, (_, _, after)) in enumerate(zip(sources, masks, pairs))]
+    images = {name: _run(runnable("inpaint", pipe, repository, folder / name), requests, progress,
+                         f"inpaint ({name})") for name, pipe in pipes.items()}
+    images["unchanged"] = sources
+    truth = [Image.composite(draw(after, FIRST_EVAL_VARIANT + n), source, mask)
+             for n, (source, mask, (_, _, after)) in enumerate(zip(sources, masks, pairs))]
+    report = {}
+    for name, shown in {**images, "real composite (judge check)": truth}.items():
+        read = judge.read([_masked_part(image, mask) for image, mask in zip(shown, masks)])
+        rows = [{"split": split, "color": r["color"] == after.color, "pattern": r["pattern"] == after.pattern}
+                for (split, _, after), r in zip(pairs, read)]
+        outside = [int(np.abs(np.asarray(image, np.int16) - np.asarray(source, np.int16))[np.asarray(mask) == 0]
+                       .max()) for image, source, mask in zip(shown, sources, masks)]
+        report[name] = {**_by_split(rows, ("color", "pattern")), "outside_mask_max_abs_difference": max(outside)}
+    return report, images
+
+
+EVALS = {"txt2img": eval_txt2img, "edit": eval_edit, "inpaint": eval_inpaint}
+
+
+def evaluate_generation(trained: dict[str, DiffusionPipeline], random_weights: dict[str, DiffusionPipeline],
+                        judge: Judge, repository: Path, out_dir: Path, count: int = 50, seed: int = 0,
+                        progress: bool = True) -> dict[str, Any]:
+    """Evaluate each kind in `trained` beside its random-weight network; writes generation.json, generation.png
+    (the figures) and generation_samples.png (the first pictures of each) into `out_dir`."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    accuracy = judge.accuracy()
+    cases = Cases.draw(count, seed)
+    report: dict[str, Any] = {
+        "judge": {"model": str(judge.model), "held_out_accuracy": accuracy, "bar": JUDGE_BAR,
+                  "counted": [a for a in ATTRIBUTES if accuracy[a] >= JUDGE_BAR]},
+        "prompts": {"seen": len(cases.seen), "unseen": len(cases.unseen), "held_out_pairs": sorted(HELD_OUT_PAIRS)},
+        "seed": seed,
+    }
+    samples = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for kind in trained:
+            pipes = {"trained": trained[kind], "random weights": random_weights[kind]}
+            report[kind], samples[kind] = EVALS[kind](pipes, judge, cases, repository, Path(scratch), seed, progress)
+    (out_dir / "generation.json").write_text(json.dumps(report, indent=2))
+    _chart(report, out_dir / "generation.png")
+    _samples(samples, cases, out_dir / "generation_samples.png")
+    return report
+
+
+def _chart(report: dict[str, Any], path: Path) -> None:
+    kinds = [kind for kind in EVALS if kind in report]
+    with saved_figure(path, ncols=len(kinds), figsize=(5 * len(kinds), 4)) as axes:
+        for axis, kind in zip(np.atleast_1d(axes), kinds):
+            systems = [name for name in report[kind] if "judge" not in name]
+            metrics = [m for m in report[kind][systems[0]]["all"] if m != "matching_products"]
+            for n, name in enumerate(systems):
+                axis.bar(np.arange(len(metrics)) + (n - 1) * 0.27, [report[kind][name]["all"][m] or 0 for m in metrics],
+                         0.27, label=name)
+            axis.set_xticks(np.arange(len(metrics)), metrics)
+            axis.set_ylim(0, 1)
+            axis.set_title(kind)
+            axis.legend(fontsize=7)
+
+
+def _samples(samples: dict[str, dict[str, list[Image.Image]]], cases: Cases, path: Path, each: int = 4) -> None:
+    """The first `each` seen and unseen cases' pictures, a row per kind and system, labelled with the prompt."""
+    split = cases.split()
+    seen, unseen = len(cases.seen), len(cases.unseen)
+    shown = [*range(min(each, seen)), *range(seen, seen + min(each, unseen))]
+    rows = [(f"{kind}: {name}", [images[i] for i in shown if i < len(images)])
+            for kind, systems in samples.items() for name, images in systems.items()]
+    label_width, side, top = 170, 96, 28
+    sheet = Image.new("RGB", (label_width + len(shown) * side, len(rows) * side + top), "white")
+    draw_ = ImageDraw.Draw(sheet)
+    for column, i in enumerate(shown):
+        split_name, look = split[i]
+        words = f"{look.color} {look.pattern}" if look.pattern != "solid" else look.color
+        draw_.text((label_width + column * side + 2, 2), f"{words}\n{look.garment} ({split_name})", fill="black")
+    for r, (label, images) in enumerate(rows):
+        draw_.text((4, top + r * side + side // 2 - 6), label, fill="black")
+        for column, image in enumerate(images):
+            sheet.paste(image.convert("RGB").resize((side, side)), (label_width + column * side, top + r * side))
+    sheet.save(path)

@@ -1,0 +1,363 @@
+"""Train the tiny generation networks on drawn demo-catalog products: `atelier train generators`.
+
+1. Draw the training pool: every training look (training/generation_data.py) in `variants` variants.
+2. Train one VAE on the pool (reconstruction plus a small KL term, as Stable Diffusion's), and set its
+   scaling factor so that latents have unit variance. All pipelines share it.
+3. Train each UNet with its text encoder(s) from scratch, predicting the noise added to the target's latents
+   (DDPM, the published schedule, Min-SNR weighting), conditioned as its pipeline conditions it at inference
+   (atelier/diffusion/pipelines.py):
+   - txt2img (SDXL): a caption through both text encoders and the text-time embedding; 10% of captions
+     dropped to zeros, SDXL's unconditional input when no negative prompt is given;
+   - edit (instruct-pix2pix): an instruction and the unscaled latents of the picture before it; the text,
+     the image or both dropped 5% of the time each, for its two guidance scales;
+   - inpaint: a caption, the mask and the latents of the picture with the masked part blanked; the target
+     has another look inside the mask (the caption's), or the same look.
+4. Save each as a diffusers pipeline folder, which `atelier export --<kind>-source FOLDER` exports.
+
+Every step draws its batch and noise from generators seeded by (seed, step), so a resumed run makes
+the same steps as a straight one. Checkpoints every `checkpoint_every` steps; a finished network is kept
+and skipped by the next call.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL, DDPMScheduler, DiffusionPipeline, UNet2DConditionModel
+from tqdm import tqdm
+
+from atelier.config import AtelierError
+from atelier.training_progress import WRITE_EVERY_S, TrainingProgress
+from export.diffusion_models import tiny_pipeline
+from training.checkpoints import load_checkpoint, save_checkpoint
+from training.generation_data import SIZE, Look, caption, draw, instruction, looks, one_apart, random_mask, to_array
+
+KINDS = ("txt2img", "edit", "inpaint")
+CAPTION_DROPOUT = 0.1
+MIN_SNR_GAMMA = 5.0
+EMA_DECAY = 0.995  # about the last 200 steps
+# What the trained networks change in the tiny architecture (export/diffusion_models.py): a VAE deeper at the
+# bottom with twice the latent channels, and one norm group per layer in both networks. Group norm sets each
+# group's mean and spread over the picture; with the toy widths' groups of one or two channels, that is each
+# channel's strength, and the VAE's reconstructions kept shape and pattern but not colour (beige came back pink).
+VAE_CHANGES = {"block_out_channels": (8, 16, 32, 64), "latent_channels": 8, "norm_num_groups": 1}
+UNET_CHANGES = {"norm_num_groups": 1, "sample_size": SIZE // 8}
+
+
+def untrained(kind: str, seed: int) -> DiffusionPipeline:
+    """`kind`'s tiny pipeline with the changes above, random weights from `seed`: what training starts from."""
+    pipe = tiny_pipeline(kind)
+    torch.manual_seed(seed)
+    latent, published = VAE_CHANGES["latent_channels"], pipe.vae.config.latent_channels
+    inputs = pipe.unet.config.in_channels  # latents (txt2img), with the image's (edit), and a mask (inpaint)
+    unet = {**UNET_CHANGES, "in_channels": inputs // published * latent + inputs % published, "out_channels": latent}
+    pipe.register_modules(vae=AutoencoderKL.from_config({**pipe.vae.config, **VAE_CHANGES}),
+                          unet=UNet2DConditionModel.from_config({**pipe.unet.config, **unet}))
+    return pipe
+
+
+@dataclass(frozen=True)
+class GeneratorTrainConfig:
+    variants: int = 4  # drawings of each look
+    vae_steps: int = 1200
+    vae_batch: int = 16
+    vae_crop: int = 64  # the VAE is convolutional: it learns from crops, and runs on whole pictures
+    vae_lr: float = 3e-3
+    unet_steps: int = 1500
+    unet_batch: int = 32
+    unet_lr: float = 2e-3
+    seed: int = 0
+    checkpoint_every: int = 250
+
+
+class Tracker:
+    """Progress as tqdm bars (`bars`) and in out_dir/progress.json (atelier/training_progress.py), for the dashboard."""
+
+    def __init__(self, out_dir: Path, plan: dict[str, int], finished: list[str], bars: bool) -> None:
+        self.out_dir, self.bars, self.last_write = out_dir, bars, 0.0
+        self.state = TrainingProgress(plan, finished=finished, pid=os.getpid())
+        self.state.write(out_dir)
+
+    def start(self, network: str, step: int) -> None:
+        self.state.network, self.state.step, self.state.network_first_step = network, step, step
+        self.state.network_started_at = time.time()
+        self.state.write(self.out_dir)
+
+    def step(self, step: int) -> None:
+        self.state.step = step
+        if time.time() - self.last_write >= WRITE_EVERY_S:
+            self.state.write(self.out_dir)
+            self.last_write = time.time()
+
+    def finish(self, network: str) -> None:
+        self.state.finished.append(network)
+        self.state.network = None
+        self.state.write(self.out_dir)
+
+
+class Pool:
+    """The drawn training looks: pictures, and (once the VAE is trained) their latents."""
+
+    def __init__(self, variants: int, progress: bool) -> None:
+        self.looks = looks()
+        self.allowed = set(self.looks)
+        self.index = {(look, v): i for i, (look, v) in enumerate((look, v) for look in self.looks
+                                                               for v in range(variants))}
+        self.images = torch.from_numpy(np.stack([to_array(draw(look, v)) for look, v in
+                                                 tqdm(self.index, desc="draw training looks", disable=not progress)]))
+        self.variants = variants
+        self.latents: torch.Tensor | None = None  # the VAE's mode, unscaled
+
+    def pick(self, rng: random.Random) -> tuple[Look, int]:
+        return rng.choice(self.looks), rng.randrange(self.variants)
+
+
+def _step_generators(seed: int, step: int) -> tuple[random.Random, torch.Generator]:
+    return random.Random(f"{seed}:{step}"), torch.Generator().manual_seed(seed * 1_000_003 + step)
+
+
+def _train(name: str, modules: dict[str, torch.nn.Module], loss_at: Callable[[int], torch.Tensor], steps: int,
+           lr: float, out_dir: Path, settings: dict, checkpoint_every: int, tracker: Tracker) -> list[float]:
+    """The loop every network shares: AdamW on `modules`, resumable from out_dir/<name>.pt. The modules end with
+    the exponential moving average of their weights over the steps (what diffusion models are sampled with)."""
+    parameters = [p for module in modules.values() for p in module.parameters()]
+    average = [p.detach().clone() for p in parameters]
+    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=0.0)
+    path, step, losses = out_dir / f"{name}.pt", 0, []
+    if state := load_checkpoint(path, settings):
+        for key, module in modules.items():
+            module.load_state_dict(state["modules"][key])
+        optimizer.load_state_dict(state["optimizer"])
+        step, losses, average = state["step"], state["losses"], state["average"]
+    for module in modules.values():
+        module.train()
+    bar = tqdm(total=steps, initial=step, desc=f"train {name}", unit="step", disable=not tracker.bars)
+    tracker.start(name, step)
+    while step < steps:
+        for group in optimizer.param_groups:  # cosine decay to a tenth, after a short warm-up
+            group["lr"] = lr * min(1.0, (step + 1) / 100) * (0.55 + 0.45 * math.cos(math.pi * step / steps))
+        loss = loss_at(step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+        optimizer.step()
+        with torch.no_grad():
+            decay = min(EMA_DECAY, (1 + step) / (10 + step))
+            for averaged, parameter in zip(average, parameters):
+                averaged.lerp_(parameter, 1 - decay)
+        step += 1
+        losses.append(loss.item())
+        bar.update(1)
+        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+        tracker.step(step)
+        if step % checkpoint_every == 0 or step == steps:
+            save_checkpoint(path, {"settings": settings, "step": step, "losses": losses, "average": average,
+                                   "optimizer": optimizer.state_dict(),
+                                   "modules": {k: m.state_dict() for k, m in modules.items()}})
+    bar.close()
+    if not all(np.isfinite(losses)):
+        raise FloatingPointError(f"the {name} loss diverged; lower the learning rate")
+    with torch.no_grad():
+        for parameter, averaged in zip(parameters, average):
+            parameter.copy_(averaged)
+    for module in modules.values():
+        module.eval()
+    return losses
+
+
+def train_vae(pool: Pool, out_dir: Path, config: GeneratorTrainConfig, tracker: Tracker) -> AutoencoderKL:
+    folder = out_dir / "vae"
+    if (folder / "config.json").exists():
+        return AutoencoderKL.from_pretrained(folder)
+    vae = untrained("txt2img", config.seed).vae
+    crop = config.vae_crop
+
+    def loss_at(step: int) -> torch.Tensor:
+        rng, gen = _step_generators(config.seed, step)
+        picks = torch.tensor([rng.randrange(len(pool.images)) for _ in range(config.vae_batch)])
+        x, y = (int(v) for v in torch.randint(0, pool.images.shape[-1] - crop + 1, (2,), generator=gen))
+        images = pool.images[picks, :, y : y + crop, x : x + crop]
+        posterior = vae.encode(images).latent_dist
+        decoded = vae.decode(posterior.sample(gen)).sample
+        return F.mse_loss(decoded, images) + 1e-6 * posterior.kl().mean()
+
+    settings = {"network": "vae", **asdict(config)}
+    _train("vae", {"vae": vae}, loss_at, config.vae_steps, config.vae_lr, out_dir, settings,
+           config.checkpoint_every, tracker)
+    with torch.no_grad():
+        latents = torch.cat([vae.encode(chunk).latent_dist.mode() for chunk in pool.images.split(256)])
+    vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
+    vae.save_pretrained(folder)
+    tracker.finish("vae")
+    return vae
+
+
+def _latents(vae: AutoencoderKL, images: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
+    """Scaled latents: a sample of the encoder's Gaussian with `gen`, its mode without."""
+    with torch.no_grad():
+        posterior = vae.encode(images).latent_dist
+        return (posterior.sample(gen) if gen is not None else posterior.mode()) * vae.config.scaling_factor
+
+
+def _token_ids(tokenizer, texts: list[str]) -> torch.Tensor:
+    return torch.tensor(tokenizer(texts, padding="max_length", max_length=tokenizer.model_max_length,
+                                  truncation=True).input_ids)
+
+
+def _hidden(encoder: torch.nn.Module, ids: torch.Tensor, penultimate: bool):
+    out = encoder(ids, output_hidden_states=True)
+    return out, out.hidden_states[-2] if penultimate else out.last_hidden_state
+
+
+def _noise_loss(predicted: torch.Tensor, noise: torch.Tensor, t: torch.Tensor, schedule: DDPMScheduler) -> torch.Tensor:
+    """The noise's squared error, each sample weighted min(SNR, 5) / SNR (Hang et al. 2023, "Min-SNR"): the
+    nearly clean timesteps, easy and many, stop crowding out the noisy ones where a picture takes shape."""
+    alphas = schedule.alphas_cumprod[t]
+    snr = alphas / (1 - alphas)
+    weight = torch.clamp(snr, max=MIN_SNR_GAMMA) / snr
+    return (weight * ((predicted - noise) ** 2).mean(dim=(1, 2, 3))).mean()
+
+
+def _txt2img_loss(pipe: DiffusionPipeline, pool: Pool, config: GeneratorTrainConfig, schedule: DDPMScheduler):
+    size = pool.images.shape[-1]
+    time_ids = torch.tensor([[size, size, 0, 0, size, size]], dtype=torch.float32).repeat(config.unet_batch, 1)
+
+    def loss_at(step: int) -> torch.Tensor:
+        rng, gen = _step_generators(config.seed, step)
+        picks = [pool.pick(rng) for _ in range(config.unet_batch)]
+        target = pool.latents[[pool.index[p] for p in picks]]
+        texts = [caption(look, rng) for look, _ in picks]
+        _, hidden_1 = _hidden(pipe.text_encoder, _token_ids(pipe.tokenizer, texts), True)
+        out_2, hidden_2 = _hidden(pipe.text_encoder_2, _token_ids(pipe.tokenizer_2, texts), True)
+        keep = (torch.rand(len(texts), generator=gen) >= CAPTION_DROPOUT).float()
+        hidden = torch.cat([hidden_1, hidden_2], dim=-1) * keep[:, None, None]
+        pooled = out_2.text_embeds * keep[:, None]
+        noise = torch.randn(target.shape, generator=gen)
+        t = torch.randint(0, schedule.config.num_train_timesteps, (len(target),), generator=gen)
+        predicted = pipe.unet(schedule.add_noise(target, noise, t), t, hidden,
+                              added_cond_kwargs={"text_embeds": pooled, "time_ids": time_ids}).sample
+        return _noise_loss(predicted, noise, t, schedule)
+
+    return loss_at
+
+
+def _edit_loss(pipe: DiffusionPipeline, pool: Pool, config: GeneratorTrainConfig, schedule: DDPMScheduler):
+    scaling = pipe.vae.config.scaling_factor
+
+    def loss_at(step: int) -> torch.Tensor:
+        rng, gen = _step_generators(config.seed, step)
+        befores = [pool.pick(rng) for _ in range(config.unet_batch)]
+        afters = [(one_apart(look, rng, pool.allowed), v) for look, v in befores]
+        texts = [instruction(before, after, rng) for (before, _), (after, _) in zip(befores, afters)]
+        image = pool.latents[[pool.index[p] for p in befores]] / scaling  # pix2pix conditions on unscaled latents
+        target = pool.latents[[pool.index[p] for p in afters]]
+        drop = torch.rand(len(texts), generator=gen)  # 5% no text, 5% no image, 5% neither
+        texts = [t if not (d < 0.05 or 0.10 <= d < 0.15) else "" for t, d in zip(texts, drop.tolist())]
+        image = image * (drop >= 0.10).float()[:, None, None, None]
+        _, hidden = _hidden(pipe.text_encoder, _token_ids(pipe.tokenizer, texts), False)
+        noise = torch.randn(target.shape, generator=gen)
+        t = torch.randint(0, schedule.config.num_train_timesteps, (len(target),), generator=gen)
+        noisy = schedule.add_noise(target, noise, t)
+        predicted = pipe.unet(torch.cat([noisy, image], dim=1), t, hidden).sample
+        return _noise_loss(predicted, noise, t, schedule)
+
+    return loss_at
+
+
+def _inpaint_loss(pipe: DiffusionPipeline, pool: Pool, config: GeneratorTrainConfig, schedule: DDPMScheduler):
+    def loss_at(step: int) -> torch.Tensor:
+        rng, gen = _step_generators(config.seed, step)
+        originals = [pool.pick(rng) for _ in range(config.unet_batch)]
+        # Two in three repaint the masked part as another look (the caption's), one in three as the same look.
+        insides = [(one_apart(look, rng, pool.allowed) if rng.random() < 2 / 3 else look, v) for look, v in originals]
+        masks = torch.from_numpy(np.stack([np.asarray(random_mask(rng), dtype=np.float32)[None] / 255
+                                           for _ in originals]))
+        masks = (masks >= 0.5).float()
+        before = pool.images[[pool.index[p] for p in originals]]
+        target_image = before * (1 - masks) + pool.images[[pool.index[p] for p in insides]] * masks
+        texts = [caption(look, rng) if rng.random() >= CAPTION_DROPOUT else "" for look, _ in insides]
+        target, masked = _latents(pipe.vae, target_image, gen), _latents(pipe.vae, before * (masks < 0.5), gen)
+        small_masks = F.interpolate(masks, size=target.shape[-2:])
+        _, hidden = _hidden(pipe.text_encoder, _token_ids(pipe.tokenizer, texts), False)
+        noise = torch.randn(target.shape, generator=gen)
+        t = torch.randint(0, schedule.config.num_train_timesteps, (len(target),), generator=gen)
+        noisy = schedule.add_noise(target, noise, t)
+        predicted = pipe.unet(torch.cat([noisy, small_masks, masked], dim=1), t, hidden).sample
+        return _noise_loss(predicted, noise, t, schedule)
+
+    return loss_at
+
+
+LOSSES = {"txt2img": _txt2img_loss, "edit": _edit_loss, "inpaint": _inpaint_loss}
+
+
+def train_pipeline(kind: str, vae: AutoencoderKL, pool: Pool, out_dir: Path, config: GeneratorTrainConfig,
+                   tracker: Tracker) -> Path:
+    """Train `kind`'s UNet and text encoder(s) over the trained `vae`; returns the saved pipeline's folder."""
+    folder = out_dir / kind
+    if (folder / "model_index.json").exists():
+        return folder
+    pipe = untrained(kind, config.seed)
+    pipe.register_modules(vae=vae)
+    if pool.latents is None:
+        pool.latents = _latents(vae, pool.images)
+    schedule = DDPMScheduler.from_config(pipe.scheduler.config)
+    modules = {name: getattr(pipe, name) for name in ("unet", "text_encoder", "text_encoder_2")
+               if getattr(pipe, name, None) is not None}
+    settings = {"network": kind, "vae": float(vae.config.scaling_factor), **asdict(config)}
+    _train(kind, modules, LOSSES[kind](pipe, pool, config, schedule), config.unet_steps, config.unet_lr, out_dir,
+           settings, config.checkpoint_every, tracker)
+    pipe.save_pretrained(folder)
+    tracker.finish(kind)
+    return folder
+
+
+def trained_folders(out_dir: Path, kinds: tuple[str, ...] = KINDS) -> dict[str, Path]:
+    """{kind: pipeline folder} for those of `kinds` whose training in `out_dir` has finished."""
+    return {kind: Path(out_dir) / kind for kind in kinds if (Path(out_dir) / kind / "model_index.json").exists()}
+
+
+def train_generators(out_dir: Path, config: GeneratorTrainConfig = GeneratorTrainConfig(),
+                     kinds: tuple[str, ...] = KINDS, resume: bool = True, progress: bool = True,
+                     on_trained: Callable[[str, Path], None] | None = None) -> dict[str, Path]:
+    """Train the VAE, then each of `kinds`; returns {kind: pipeline folder}. Finished networks are reused, and
+    an interrupted one resumes from its checkpoint, unless `resume` is False. `on_trained(kind, folder)` is
+    called as each network this call trains is saved (`atelier up` serves it then)."""
+    out_dir = Path(out_dir)
+    if not resume and out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    finished = [*(["vae"] if (out_dir / "vae" / "config.json").exists() else []), *trained_folders(out_dir, kinds)]
+    tracker = Tracker(out_dir, {"vae": config.vae_steps, **{kind: config.unet_steps for kind in kinds}}, finished,
+                      progress)
+    if len(finished) == 1 + len(kinds):
+        return trained_folders(out_dir, kinds)
+    pool = Pool(config.variants, progress)
+    vae = train_vae(pool, out_dir, config, tracker)
+    folders = {}
+    for kind in kinds:
+        fresh = kind not in finished
+        folders[kind] = train_pipeline(kind, vae, pool, out_dir, config, tracker)
+        if fresh and on_trained is not None:
+            on_trained(kind, folders[kind])
+    return folders
+
+
+def load_trained(out_dir: Path, kinds: tuple[str, ...] = KINDS) -> dict[str, DiffusionPipeline]:
+    """The trained pipelines in `out_dir` (those of `kinds` whose training has finished), as export loads them."""
+    from export.diffusion_models import load_diffusers_pipeline
+
+    found = trained_folders(out_dir, kinds)
+    if not found:
+        raise AtelierError(f"{out_dir} holds no trained generators: run `atelier train generators`")
+    return {kind: load_diffusers_pipeline(kind, "tiny", str(folder)) for kind, folder in found.items()}
