@@ -8,8 +8,9 @@ attributes the judge reads at JUDGE_BAR or better.
 Held-out prompts, each in the plain words a person types ("a red polka dot dress"): looks the generators
 trained on, drawn anew, and looks whose (garment, colour) pair was never drawn in training
 (training/generation_data.py HELD_OUT_PAIRS), reported apart, so composition is told from memory.
-- txt2img: the judged garment, colour and pattern of the image, and how many of the five catalog products
-  nearest the image (what the dashboard shows under it) share the prompt's garment and colour.
+- txt2img: the judged garment, colour and pattern of the image, how many of the five catalog products
+  nearest the image (what the dashboard shows under it) share the prompt's garment and colour, and how much
+  the image looks like a catalog picture at all (its cosine similarity to the nearest product).
 - edit: a drawn product and an instruction changing its colour or pattern; success where the judge reads
   the asked value, kept where it reads the other two attributes as before.
 - inpaint: half of a drawn product masked and a caption of another look; the pixels outside the mask
@@ -78,10 +79,13 @@ class Judge:
         labels = self.labeler.label_embeddings(embeddings, model)
         return [{a: max(label[a]["scores"], key=label[a]["scores"].get) for a in ATTRIBUTES} for label in labels]
 
-    def recommended(self, images: list[Image.Image]) -> list[pd.DataFrame]:
+    def recommended(self, images: list[Image.Image]) -> tuple[list[pd.DataFrame], np.ndarray]:
+        """The RECOMMENDED catalog products nearest each image (as the dashboard shows them under it), and the
+        cosine similarity of each image to its nearest product: how much it looks like a catalog picture."""
         embeddings, _ = self.embedder.embed_images([_png(image) for image in images])
-        nearest = np.argsort(-(embeddings @ self.embeddings.T), axis=1)[:, :RECOMMENDED]
-        return [self.catalog.iloc[row] for row in nearest]
+        similarity = embeddings @ self.embeddings.T
+        nearest = np.argsort(-similarity, axis=1)[:, :RECOMMENDED]
+        return [self.catalog.iloc[row] for row in nearest], similarity.max(axis=1)
 
     def nearest_to_text(self, prompts: list[str]) -> list[Image.Image]:
         embeddings, _ = self.embedder.embed_texts(prompts)
@@ -134,18 +138,20 @@ def _by_split(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, di
 
 def _txt2img_rows(judge: Judge, cases: Cases, images: list[Image.Image]) -> list[dict[str, Any]]:
     rows = []
-    for (split, look), read, products in zip(cases.split(), judge.read(images), judge.recommended(images)):
+    recommended, likeness = judge.recommended(images)
+    for (split, look), read, products, like in zip(cases.split(), judge.read(images), recommended, likeness):
         matching = int(((products["garment"] == look.garment) & (products["color"] == look.color)).sum())
         rows.append({"split": split, "prompt": caption(look), **{a: read[a] == getattr(look, a) for a in ATTRIBUTES},
-                     "matching_products": matching, "read": read})
+                     "matching_products": matching, "catalog_likeness": float(like), "read": read})
     return rows
 
 
 def _txt2img_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     summary = _by_split(rows, ATTRIBUTES)
     for split in summary:
-        counts = [row["matching_products"] for row in rows if split in ("all", row["split"])]
-        summary[split]["matching_products"] = round(float(np.mean(counts)), 3) if counts else None
+        for key in ("matching_products", "catalog_likeness"):
+            values = [row[key] for row in rows if split in ("all", row["split"])]
+            summary[split][key] = round(float(np.mean(values)), 3) if values else None
     return summary
 
 
@@ -255,7 +261,7 @@ def _chart(report: dict[str, Any], path: Path) -> None:
     with saved_figure(path, ncols=len(kinds), figsize=(5 * len(kinds), 4)) as axes:
         for axis, kind in zip(np.atleast_1d(axes), kinds):
             systems = [name for name in report[kind] if "judge" not in name]
-            metrics = [m for m in report[kind][systems[0]]["all"] if m != "matching_products"]
+            metrics = [m for m in report[kind][systems[0]]["all"] if m not in ("matching_products", "catalog_likeness")]
             for n, name in enumerate(systems):
                 axis.bar(np.arange(len(metrics)) + (n - 1) * 0.27, [report[kind][name]["all"][m] or 0 for m in metrics],
                          0.27, label=name)
