@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from atelier import processes
 from atelier.catalog_store import CatalogStore
 from atelier.config import AtelierError, Settings
+from atelier.diffusion.exported import served_record
 from atelier.trend_store import TrendStore
 from atelier.triton_client import TritonClient
 from atelier.triton_server import (
@@ -95,9 +96,9 @@ def ensure_generation_models(settings: Settings) -> None:
     missing = missing_exports(repository)
     for kind, prefix in PREFIXES.items():
         source = str(trained[kind]) if kind in trained else None
-        record = repository / kind / "1" / "export.json"
-        exported = json.loads(record.read_text())["build"].get("source") if record.exists() else "none"
-        if exported != source or any(name == kind or name.startswith(f"{prefix}_") for name in missing):
+        record = served_record(repository, kind)
+        if not record or record["build"]["source"] != source or any(
+                name == kind or name.startswith(f"{prefix}_") for name in missing):
             say(f"exporting the tiny {kind} model ({'trained on the demo catalog' if source else 'random weights'})")
             export_pipelines(repository, "tiny", (kind,), {kind: source} if source else None)
 

@@ -272,8 +272,6 @@ class EmbeddedTriton:
     def running(self) -> bool:
         return self.service is not None and self.service.running()
 
-    def load_models(self, names: list[str]) -> None:
-        load_models(self.grpc_url, names, self.admin_key)
 
     def stop(self) -> None:
         if self.service is not None:
