@@ -242,7 +242,8 @@ def evaluate_generation(trained: dict[str, DiffusionPipeline], random_weights: d
     report: dict[str, Any] = {
         "judge": {"model": str(judge.model), "held_out_accuracy": accuracy, "bar": JUDGE_BAR,
                   "counted": [a for a in ATTRIBUTES if accuracy[a] >= JUDGE_BAR]},
-        "prompts": {"seen": len(cases.seen), "unseen": len(cases.unseen), "held_out_pairs": sorted(HELD_OUT_PAIRS)},
+        "prompts": {"seen": len(cases.seen), "unseen": len(cases.unseen),
+                    "held_out_pairs": [list(pair) for pair in sorted(HELD_OUT_PAIRS)]},  # as JSON reads them back
         "seed": seed,
     }
     samples = {}
