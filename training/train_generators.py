@@ -116,7 +116,7 @@ class Pool:
         self.images = torch.from_numpy(np.stack([to_array(draw(look, v)) for look, v in
                                                  tqdm(self.index, desc="draw training looks", disable=not progress)]))
         self.variants = variants
-        self.latents: torch.Tensor | None = None  # the VAE's mode, unscaled
+        self.latents: torch.Tensor | None = None  # the VAE's mode, times its scaling factor
 
     def pick(self, rng: random.Random) -> tuple[Look, int]:
         return rng.choice(self.looks), rng.randrange(self.variants)
@@ -197,6 +197,7 @@ def train_vae(pool: Pool, out_dir: Path, config: GeneratorTrainConfig, tracker: 
     with torch.no_grad():
         latents = torch.cat([vae.encode(chunk).latent_dist.mode() for chunk in pool.images.split(256)])
     vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
+    pool.latents = latents * vae.config.scaling_factor  # what the UNets learn from: encoded once
     vae.save_pretrained(folder)
     tracker.finish("vae")
     return vae
