@@ -32,7 +32,7 @@ unit: install
 	$(BIN)/python -m pytest -q tests/unit
 
 test: install browser lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
 
 bench: install
 	$(BIN)/atelier bench clip

@@ -331,7 +331,8 @@ def _train_generators(args: argparse.Namespace, settings: Settings) -> None:
     from training.train_generators import GeneratorTrainConfig, train_generators
 
     out = Path(args.out) if args.out else settings.generators_dir
-    overrides = {k: v for k, v in (("unet_steps", args.steps), ("seed", args.seed)) if v is not None}
+    overrides = {k: v for k, v in (("unet_steps", args.steps), ("txt2img_steps", args.steps), ("seed", args.seed))
+                 if v is not None}
     on_trained = None
     if args.serve:  # `atelier up` runs it so: each network goes into the running Triton as soon as it is trained
         from atelier.stack import serve_trained
@@ -711,8 +712,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="warping, tryon: a folder in VITON-HD's layout (its train split is used)")
     p.add_argument("--size", help="warping, tryon: HEIGHTxWIDTH to train at (default: 128x96 warping, 1024x768 tryon)")
     p.add_argument("--steps", type=int, help="warping, tryon, lora, generators: optimisation steps (default: 300 "
-                                             "warping, 200 tryon, lora 20 tiny / 1000 full, generators 1500 "
-                                             "per UNet)")
+                                             "warping, 200 tryon, lora 20 tiny / 1000 full, generators 3000 "
+                                             "txt2img, 1500 edit and inpaint)")
     p.add_argument("--catalog", help="clip, lora: catalog CSV (default: the demo catalog, drawn if missing)")
     p.add_argument("--out", help="checkpoint folder (default: $ATELIER_HOME/models/<what>-<data folder>)")
     p.add_argument("--epochs", type=int)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -95,9 +96,10 @@ def generator_training() -> TrainingProgress | None:
     return progress if progress is not None and progress.running() else None
 
 
-def generation_side() -> int | None:
-    """The side txt2img draws when a request names no size (its UNet's; 128 for the tiny ones trained here)."""
-    return served_record(settings().model_repository, "txt2img").get("defaults", {}).get("width")
+def generation_defaults(kind: str) -> dict[str, Any]:
+    """What the served generation model `kind` uses where a request leaves a setting out: steps, guidance, and
+    for txt2img the side its UNet draws (128 for the tiny ones trained here, with their own guidance)."""
+    return served_record(settings().model_repository, kind).get("defaults", {})
 
 
 def generation_weights(kind: str) -> Weights | None:

@@ -44,6 +44,9 @@ DEFAULTS = {
              "tryon": {"steps": 50, "guidance_scale": 2.5}},  # CatVTON's defaults
 }
 MAX_SIDE = {"tiny": 512, "full": 1536}
+# A checkpoint folder may say how its own weights sample best (training/train_generators.py writes one): these
+# settings replace the profile's defaults above for requests that leave them out.
+SAMPLING_FILE = "sampling.json"
 
 
 class TextEncoder(nn.Module):
@@ -208,6 +211,12 @@ def _native_size(kind: str, pipe: DiffusionPipeline) -> dict[str, int]:
     return {"width": side, "height": side}
 
 
+def _checkpoint_sampling(source: str | None) -> dict[str, float]:
+    """The sampling defaults a local checkpoint folder carries in SAMPLING_FILE; none for the others."""
+    path = Path(source) / SAMPLING_FILE if source else None
+    return json.loads(path.read_text()) if path is not None and path.is_file() else {}
+
+
 def write_assets(kind: str, pipe: DiffusionPipeline, version_dir: Path, build: dict[str, Any],
                  parity: dict[str, float]) -> dict[str, Any]:
     """What the Python model reads beside its networks: tokenizers, scheduler config and export.json (returned)."""
@@ -227,7 +236,7 @@ def write_assets(kind: str, pipe: DiffusionPipeline, version_dir: Path, build: d
         "vae": {"scale_factor": pipe.vae_scale_factor, "scaling_factor": pipe.vae.config.scaling_factor,
                 "latent_channels": pipe.vae.config.latent_channels},
         "force_zeros_for_empty_prompt": bool(getattr(pipe.config, "force_zeros_for_empty_prompt", False)),
-        "defaults": DEFAULTS[profile][kind] | _native_size(kind, pipe),
+        "defaults": DEFAULTS[profile][kind] | _native_size(kind, pipe) | _checkpoint_sampling(build.get("source")),
         "max_side": MAX_SIDE[profile],
         "onnx_vs_torch_max_abs": parity,
     }

@@ -95,10 +95,10 @@ class Judge:
 
 def runnable(kind: str, pipe: DiffusionPipeline, repository: Path, folder: Path):
     """`kind`'s pipeline (atelier/diffusion/pipelines.py) over `pipe`'s PyTorch networks, its scheduler the one
-    `repository`'s config.pbtxt names."""
+    `repository`'s config.pbtxt names, its defaults those export would serve it with."""
     version_dir = folder / kind
-    write_assets(kind, pipe, version_dir, {"profile": "tiny", "source": None, "lora": None, "lora_scale": 1.0},
-                 parity={})
+    build = {"profile": "tiny", "source": pipe.name_or_path or None, "lora": None, "lora_scale": 1.0}
+    write_assets(kind, pipe, version_dir, build, parity={})
     return PIPELINES[kind](version_dir, TorchNetworks(kind, pipe), configured_scheduler(Path(repository) / kind))
 
 

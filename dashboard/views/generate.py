@@ -33,7 +33,8 @@ def seed_input(key: str) -> int | None:
 
 
 def generate_form() -> None:
-    native = services.generation_side()  # what the served txt2img was trained at, offered first
+    defaults = services.generation_defaults("txt2img")
+    native = defaults.get("width")  # what the served txt2img was trained at, offered first
     sizes = sorted({native, *SIZES[services.settings().profile]}) if native else SIZES[services.settings().profile]
     first = sizes.index(native) if native else 0
     with st.form("generate"):
@@ -41,7 +42,7 @@ def generate_form() -> None:
         negative = st.text_input("Negative prompt", placeholder="blurry, low quality", key="negative-prompt")
         left, right = st.columns(2)
         steps = left.slider("Steps", 1, 100, 20, key="steps")
-        guidance = right.slider("Guidance", 0.0, 20.0, 5.0, 0.5, key="guidance",
+        guidance = right.slider("Guidance", 0.0, 20.0, float(defaults.get("guidance_scale", 5.0)), 0.5, key="guidance",
                                 help="how closely the image follows the prompt")
         width = left.selectbox("Width", sizes, index=first, key="width")
         height = right.selectbox("Height", sizes, index=first, key="height")
@@ -56,13 +57,16 @@ def generate_form() -> None:
 
 
 def edit_form(look: dict) -> None:
+    defaults = services.generation_defaults("edit")
     with st.form("edit"):
         st.markdown("**Edit this image**")
         instruction = st.text_input("Instruction", placeholder="make the jacket denim", key="instruction")
         left, right = st.columns(2)
         steps = left.slider("Steps", 1, 100, 20, key="edit-steps")
-        guidance = right.slider("Text guidance", 0.0, 20.0, 7.5, 0.5, key="edit-guidance")
-        image_guidance = left.slider("Image guidance", 0.0, 5.0, 1.5, 0.1, key="image-guidance",
+        guidance = right.slider("Text guidance", 0.0, 20.0, float(defaults.get("guidance_scale", 7.5)), 0.5,
+                                key="edit-guidance")
+        image_guidance = left.slider("Image guidance", 0.0, 5.0, float(defaults.get("image_guidance_scale", 1.5)), 0.1,
+                                     key="image-guidance",
                                      help="higher keeps more of the current image")
         with right:
             seed = seed_input("edit")

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from diffusers import DDPMScheduler
 
 import training.train_generators as trainer
 from atelier.demo_catalog import COLOURS, GARMENTS, PATTERNS
-from export.diffusion import weights_sha256
+from export.diffusion import DEFAULTS, weights_sha256, write_assets
 from training.generation_data import HELD_OUT_PAIRS, Look, caption, draw, instruction, looks, one_apart, random_mask
 
-QUICK = trainer.GeneratorTrainConfig(variants=1, vae_steps=3, vae_batch=2, unet_steps=3, unet_batch=2,
+QUICK = trainer.GeneratorTrainConfig(variants=1, vae_steps=3, vae_batch=2, unet_steps=3, txt2img_steps=3, unet_batch=2,
                                      checkpoint_every=2)
 
 
@@ -79,3 +80,18 @@ def test_training_is_deterministic_and_resumes_where_it_stopped(tmp_path: Path, 
 def _trained(out: Path) -> dict[str, str]:
     trainer.train_generators(out, QUICK, kinds=("txt2img",), progress=False)
     return _weights(out)
+
+
+def test_trained_networks_start_from_pure_noise_and_are_served_with_their_own_guidance(tmp_path: Path) -> None:
+    trainer.train_generators(tmp_path / "out", QUICK, kinds=("txt2img",), progress=False)
+    pipe = trainer.load_trained(tmp_path / "out", ("txt2img",))["txt2img"]
+    assert DDPMScheduler.from_config(pipe.scheduler.config).alphas_cumprod[-1] == 0  # nothing of the picture left
+    sampler = pipe.scheduler
+    sampler.set_timesteps(20)
+    assert int(sampler.timesteps[0]) == 999  # and sampling starts there
+
+    build = {"profile": "tiny", "source": str(tmp_path / "out" / "txt2img"), "lora": None, "lora_scale": 1.0}
+    served = write_assets("txt2img", pipe, tmp_path / "version", build, parity={})["defaults"]
+    assert served["guidance_scale"] == trainer.SAMPLING["txt2img"]["guidance_scale"]
+    assert served["guidance_scale"] != DEFAULTS["tiny"]["txt2img"]["guidance_scale"]
+    assert served["steps"] == DEFAULTS["tiny"]["txt2img"]["steps"]
