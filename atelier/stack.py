@@ -89,7 +89,7 @@ def ensure_generation_models(settings: Settings) -> None:
     """Each tiny generation model exported with the weights trained on the demo catalog where their training has
     finished (settings.generators_dir), with random weights where it has not (the background training serves
     them later: serve_trained)."""
-    from export.diffusion import PREFIXES, export_pipelines
+    from export.diffusion import PREFIXES, export_is_current, export_pipelines
     from training.train_generators import trained_folders
 
     repository, trained = settings.model_repository, trained_folders(settings.generators_dir)
@@ -98,7 +98,8 @@ def ensure_generation_models(settings: Settings) -> None:
         source = str(trained[kind]) if kind in trained else None
         record = served_record(repository, kind)
         if not record or record["build"]["source"] != source or any(
-                name == kind or name.startswith(f"{prefix}_") for name in missing):
+                name == kind or name.startswith(f"{prefix}_") for name in missing) or (
+                source and not export_is_current(repository, kind)):  # trained again since its export
             say(f"exporting the tiny {kind} model ({'trained on the demo catalog' if source else 'random weights'})")
             export_pipelines(repository, "tiny", (kind,), {kind: source} if source else None)
 

@@ -211,7 +211,7 @@ def _native_size(kind: str, pipe: DiffusionPipeline) -> dict[str, int]:
     return {"width": side, "height": side}
 
 
-def _checkpoint_sampling(source: str | None) -> dict[str, float]:
+def checkpoint_sampling(source: str | None) -> dict[str, float]:
     """The sampling defaults a local checkpoint folder carries in SAMPLING_FILE; none for the others."""
     path = Path(source) / SAMPLING_FILE if source else None
     return json.loads(path.read_text()) if path is not None and path.is_file() else {}
@@ -236,7 +236,7 @@ def write_assets(kind: str, pipe: DiffusionPipeline, version_dir: Path, build: d
         "vae": {"scale_factor": pipe.vae_scale_factor, "scaling_factor": pipe.vae.config.scaling_factor,
                 "latent_channels": pipe.vae.config.latent_channels},
         "force_zeros_for_empty_prompt": bool(getattr(pipe.config, "force_zeros_for_empty_prompt", False)),
-        "defaults": DEFAULTS[profile][kind] | _native_size(kind, pipe) | _checkpoint_sampling(build.get("source")),
+        "defaults": DEFAULTS[profile][kind] | _native_size(kind, pipe) | checkpoint_sampling(build.get("source")),
         "max_side": MAX_SIDE[profile],
         "onnx_vs_torch_max_abs": parity,
     }
@@ -255,6 +255,17 @@ def load_exported_pipeline(repository: Path, kind: str) -> DiffusionPipeline:
     if weights_sha256(pipe) != record["weights_sha256"]:
         raise AtelierError(f"rebuilding {build} no longer gives the exported {kind} weights; run `atelier export`")
     return pipe
+
+
+def export_is_current(repository: Path, kind: str) -> bool:
+    """Whether the repository's `kind` still serves what its source holds: the same weights (a folder trained
+    again has others) and the folder's sampling settings as its defaults."""
+    record = json.loads((repository / kind / "1" / "export.json").read_text())
+    try:
+        load_exported_pipeline(repository, kind)
+    except AtelierError:
+        return False
+    return record["defaults"] == record["defaults"] | checkpoint_sampling(record["build"]["source"])
 
 
 def export_pipelines(repository: Path, profile: str, kinds: tuple[str, ...] = tuple(PREFIXES),

@@ -23,7 +23,7 @@ from atelier.processes import free_port
 from atelier.stack import serve_trained
 from atelier.triton_client import TritonClient
 from atelier.triton_server import EmbeddedTriton, TritonPorts
-from export.diffusion import export_pipelines
+from export.diffusion import SAMPLING_FILE, export_is_current, export_pipelines
 from export.diffusion_models import tiny_pipeline
 from training.generation_eval import JUDGE_BAR, Judge, evaluate_generation
 from training.train_generators import GeneratorTrainConfig, load_trained, train_generators
@@ -71,9 +71,15 @@ def _distance_to_catalog(image: np.ndarray, catalog: np.ndarray) -> float:
 
 def test_a_trained_network_is_served_without_restarting_triton(txt2img_server: EmbeddedTriton, briefly_trained,
                                                                  demo_csv: Path) -> None:
-    before, _ = briefly_trained
+    before, trained = briefly_trained
     weights = served_weights(txt2img_server.repository, "txt2img")
     assert weights.learned and "generators" in weights.text
+    assert export_is_current(txt2img_server.repository, "txt2img")
+    sampling = Path(trained["txt2img"].name_or_path) / SAMPLING_FILE
+    settled = sampling.read_text()
+    sampling.write_text(json.dumps({"guidance_scale": 9.0}))  # as if retuned since: `atelier up` exports it again
+    assert not export_is_current(txt2img_server.repository, "txt2img")
+    sampling.write_text(settled)
     after, _ = TritonClient(txt2img_server.grpc_url).generate("txt2img", **REQUEST)
     assert txt2img_server.running() and after.shape == before.shape == (128, 128, 3)
     catalog = np.stack([np.asarray(Image.open(path).convert("RGB").resize((32, 32), Image.Resampling.BILINEAR),
