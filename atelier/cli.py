@@ -167,7 +167,8 @@ def cmd_trends(args: argparse.Namespace, settings: Settings) -> None:
 
 def cmd_profile(args: argparse.Namespace, settings: Settings) -> None:
     """A shopper's order export (which they provide; nothing logs in anywhere) becomes their profile."""
-    from atelier.profiles import profile_names, read_order_history, save_profile
+    from atelier.profiles import profile_names, save_profile
+    from ingest.orders import read_order_history
 
     if args.action == "list":
         print("\n".join(profile_names(settings.profiles_dir)))

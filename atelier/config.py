@@ -25,6 +25,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from atelier.ports import port_in_use
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ("tiny", "full")
 
@@ -80,8 +82,6 @@ class Settings:
 
     def _default_milvus_uri(self) -> str:
         """The Lite file, or the server `atelier up` runs for it while it runs (a .db opens in one process)."""
-        from atelier.processes import port_in_use
-
         endpoint = self.milvus_endpoint_file
         if endpoint.exists():
             uri = endpoint.read_text().strip()

@@ -18,25 +18,8 @@ from pathlib import Path
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 from tqdm import tqdm
 
-GARMENTS: dict[str, str] = {
-    "t-shirt": "tops", "shirt": "tops", "hoodie": "tops", "sweater": "tops", "dress": "dresses",
-    "skirt": "bottoms", "trousers": "bottoms", "shorts": "bottoms",
-    "jacket": "outerwear", "coat": "outerwear",
-}
-COLOURS: dict[str, tuple[int, int, int]] = {
-    "black": (28, 28, 30), "white": (246, 246, 243), "grey": (128, 128, 130), "navy": (28, 40, 92),
-    "blue": (40, 100, 205), "red": (205, 30, 35), "green": (30, 130, 60), "sage": (150, 172, 130),
-    "yellow": (242, 200, 40), "pink": (242, 150, 182), "beige": (216, 196, 160), "brown": (112, 70, 40),
-}
-PATTERNS: tuple[str, ...] = ("solid", "striped", "checked", "polka dot", "floral")
-# What the drawer gives each garment (see SHAPES); bottoms have neither, so they are left out.
-SLEEVES: dict[str, str] = {
-    "t-shirt": "short", "shirt": "long", "hoodie": "long", "sweater": "long", "dress": "sleeveless",
-    "jacket": "long", "coat": "long",
-}
-NECKLINES: dict[str, str] = {
-    "t-shirt": "crew", "shirt": "collar", "hoodie": "hood", "sweater": "crew", "jacket": "v-neck", "coat": "v-neck",
-}
+from atelier.vocabulary import COLOURS, GARMENTS, PATTERNS
+
 BRANDS: tuple[str, ...] = (
     "Linden", "Saltmarsh", "Northfold", "Quillon", "Aldermoor", "Vell & Co", "Brumeworth", "Tessaly",
 )

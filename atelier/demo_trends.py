@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from atelier.demo_catalog import GARMENTS, Product, draw_product
+from atelier.demo_catalog import Product, draw_product
+from atelier.vocabulary import GARMENTS
 
 FIRST_WEEK = datetime(2024, 3, 4, tzinfo=timezone.utc)  # a Monday
 EXPORT_NAME = "trend_posts.json"

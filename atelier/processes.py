@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,19 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from atelier.config import MILVUS_KEEPALIVE, REPO_ROOT, AtelierError
-
-
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on now (for servers the tests and benchmarks start)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from atelier.ports import port_in_use
 
 
 def interrupt(*_: object) -> None:

@@ -26,6 +26,8 @@ from atelier import processes
 from atelier.catalog_store import CatalogStore
 from atelier.config import AtelierError, Settings
 from atelier.diffusion.exported import served_record
+from atelier.model_repository import missing_exports
+from atelier.ports import port_in_use
 from atelier.trend_store import TrendStore
 from atelier.triton_client import TritonClient
 from atelier.triton_server import (
@@ -34,7 +36,6 @@ from atelier.triton_server import (
     admin_key,
     admin_key_hint,
     load_models,
-    missing_exports,
 )
 
 if TYPE_CHECKING:
@@ -172,7 +173,7 @@ def run_stack(settings: Settings, ports: TritonPorts, dashboard_port: int, milvu
               demo_count: int) -> None:
     logs = settings.home / "logs"
     for port in (dashboard_port, milvus_port):
-        if processes.port_in_use(port):
+        if port_in_use(port):
             raise AtelierError(f"port {port} is already in use; pick another (--port / --milvus-port)")
     from atelier.demo_catalog import write_catalog
 

@@ -20,7 +20,9 @@ from pathlib import Path
 import tritonclient.http as triton_http
 
 from atelier.config import AtelierError, Settings
-from atelier.processes import Service, port_in_use
+from atelier.model_repository import missing_exports, tensorrt_models
+from atelier.ports import port_in_use
+from atelier.processes import Service
 
 BACKENDS_SOURCE = Path(__file__).parent / "triton_backends"
 ADMIN_KEY_HEADER = "admin-key"  # HTTP; gRPC clients send it as metadata GRPC_ADMIN_KEY_HEADER (Triton's prefix)
@@ -94,20 +96,6 @@ def _pytriton_paths() -> tuple[Path, Path]:
         raise AtelierError("nvidia-pytriton is not installed; run `make install`") from error
     package = Path(pytriton.__file__).parent
     return package / "tritonserver", package.parent / "nvidia_pytriton.libs"
-
-
-def missing_exports(repository: Path) -> list[str]:
-    """Models in the repository whose backend needs a weights file that is not there yet."""
-    missing = []
-    for config in sorted(repository.glob("*/config.pbtxt")):
-        text = config.read_text()
-        if re.search(r'backend:\s*"(onnxruntime|tensorrt)"', text) or "platform:" in text:
-            versions = [p for p in config.parent.iterdir() if p.is_dir() and p.name.isdigit()]
-            if not any(any(v.glob("model.*")) for v in versions):
-                missing.append(config.parent.name)
-        elif 'backend: "python"' in text and not list(config.parent.glob("*/export.json")):
-            missing.append(config.parent.name)
-    return missing
 
 
 def damaged_exports(repository: Path) -> list[str]:
@@ -199,8 +187,6 @@ class EmbeddedTriton:
     def _check_can_start(self) -> None:
         if not self.repository.is_dir():
             raise AtelierError(f"model repository {self.repository} does not exist")
-        from export.tensorrt import tensorrt_models
-
         engines = tensorrt_models(self.repository)
         if engines:
             raise AtelierError(

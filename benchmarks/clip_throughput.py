@@ -27,7 +27,7 @@ from tqdm import tqdm
 from atelier.config import Settings
 from atelier.images import png_bytes
 from atelier.plots import saved_figure
-from atelier.processes import free_port
+from atelier.ports import free_port
 from atelier.triton_client import TritonClient
 from atelier.triton_server import EmbeddedTriton, TritonPorts
 from export.clip import load_exported_clip

@@ -43,10 +43,11 @@ from tqdm import tqdm
 
 from atelier.config import AtelierError, Settings
 from atelier.diffusion.networks import OnnxNetworks
-from atelier.diffusion.pipelines import configured_scheduler, load_pipeline
+from atelier.diffusion.pipelines import load_pipeline
 from atelier.images import png_bytes
+from atelier.model_repository import configured_scheduler
 from atelier.plots import saved_figure
-from atelier.processes import free_port
+from atelier.ports import free_port
 from atelier.triton_client import TritonClient
 from atelier.triton_server import EmbeddedTriton, TritonPorts
 

@@ -27,11 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
-from atelier.config import AtelierError
 from atelier.diffusion.inputs import MIN_SIDE
+from atelier.model_repository import read_config, read_config_text
 from atelier.processes import visible_gpus
 
 PIPELINE_PREFIXES = {"txt2img": "sdxl", "edit": "pix2pix", "inpaint": "inpaint", "tryon": "tryon"}  # export.diffusion
@@ -61,21 +60,6 @@ class Range:
 
 
 Shapes = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]  # min, opt, max of one input
-
-
-def read_config_text(text: str) -> model_config_pb2.ModelConfig:
-    return text_format.Parse(text, model_config_pb2.ModelConfig())
-
-
-def read_config(path: Path) -> model_config_pb2.ModelConfig:
-    """The model's config; a syntax error is an AtelierError naming the file, line and column."""
-    try:
-        return read_config_text(Path(path).read_text())
-    except text_format.ParseError as error:
-        where = f"{path}:{error.GetLine()}:{error.GetColumn()}" if error.GetLine() else str(path)
-        reason = str(error).split(" : ", 1)[-1]
-        raise AtelierError(f"{where}: {reason} (a config.pbtxt that Triton cannot read; restore it from git or "
-                           "export the model again)") from None
 
 
 def family_networks(repository: Path, family: str) -> list[str]:
@@ -174,16 +158,6 @@ def tensorrt_config(text: str) -> str:
     if config.backend != "tensorrt" or any(group.kind != group.KIND_GPU for group in config.instance_group):
         raise ValueError("the config does not name backend onnxruntime")
     return header + converted
-
-
-def tensorrt_models(repository: Path) -> list[str]:
-    """Models whose config needs Triton's TensorRT backend (which the embedded server does not have)."""
-    names = []
-    for path in sorted(Path(repository).glob("*/config.pbtxt")):
-        config = read_config(path)
-        if config.backend == "tensorrt" or config.platform == "tensorrt_plan":
-            names.append(path.parent.name)
-    return names
 
 
 def restore_onnx_configs(repository: Path, families: list[str]) -> list[str]:

@@ -43,8 +43,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from atelier.config import AtelierError
-from atelier.demo_catalog import COLOURS, GARMENTS, PATTERNS
 from atelier.triton_client import EmbeddingModel
+from atelier.vocabulary import COLOURS, GARMENTS, PATTERNS
 
 LOGIT_SCALE = 100.0
 MIN_CONFIDENCE = 0.3

@@ -2,7 +2,7 @@
 
 Files: `.json` (a list of posts, or an object holding the list under `data`, `posts`, `items`, `results`,
 `pins`, `photos` or `orders`), `.jsonl` / `.ndjson` (one post per line) and `.csv` (one post per row).
-`export_records`, `field_key`, `first_value` and `parse_timestamp` read order exports too (atelier.profiles).
+`export_records`, `field_key`, `first_value` and `parse_timestamp` read order exports too (ingest/orders.py).
 
 Field names are matched case- and punctuation-insensitively ("Image URL", `image_url` and `imageUrl` are one
 name), first match wins:

@@ -14,7 +14,8 @@ import pytest
 
 from atelier.catalog_store import CatalogStore
 from atelier.config import REPO_ROOT
-from atelier.processes import Service, free_port, milvus_lite_server
+from atelier.ports import free_port
+from atelier.processes import Service, milvus_lite_server
 from atelier.triton_client import TritonClient
 from atelier.triton_server import EmbeddedTriton, TritonPorts
 from ingest.fetch import ImageSources

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 from aiohttp import web
 
-from atelier.processes import free_port
+from atelier.ports import free_port
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from atelier.demo_catalog import NECKLINES, SLEEVES
+from atelier.vocabulary import NECKLINES, SLEEVES
 from ingest.labels import LABEL_SET
 
 ATTRIBUTES = ("garment", "color", "pattern", "category", "sleeve", "neckline")  # the garment first: it ranks first

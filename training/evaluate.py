@@ -39,10 +39,10 @@ import torch.nn.functional as F
 from PIL import Image, ImageEnhance, ImageOps
 
 from atelier.catalog_store import CatalogStore, build_filter
-from atelier.demo_catalog import COLOURS, GARMENTS, PATTERNS
 from atelier.plots import saved_figure
 from atelier.search import Query
 from atelier.triton_client import EmbeddingModel
+from atelier.vocabulary import COLOURS, GARMENTS, PATTERNS
 from export.clip import ClipBundle, load_clip
 from training.clip_metric import split_catalog
 from training.clip_texts import PATTERN_NOUNS, with_article

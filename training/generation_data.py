@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from atelier.demo_catalog import COLOURS, GARMENTS, PATTERNS, Product, draw_product
+from atelier.demo_catalog import Product, draw_product
+from atelier.vocabulary import COLOURS, GARMENTS, PATTERNS
 
 SIZE = 128  # the demo catalog's image size, and the tiny generators'
 PATTERN_WORDS = {"solid": ("", "plain", "solid"), "striped": ("striped", "stripy", "stripe"),

@@ -37,7 +37,8 @@ from diffusers import DiffusionPipeline
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from atelier.diffusion.pipelines import PIPELINES, configured_scheduler
+from atelier.diffusion.pipelines import PIPELINES
+from atelier.model_repository import configured_scheduler
 from atelier.plots import saved_figure
 from export.clip import load_clip
 from export.diffusion import TorchNetworks, write_assets

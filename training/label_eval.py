@@ -1,7 +1,7 @@
 """Zero-shot label accuracy on a catalog whose true attributes are known: `atelier eval labels`.
 
 The demo catalog knows each product's category, garment, colour and pattern, and the drawer gives each
-garment its sleeve and neckline (`atelier.demo_catalog.SLEEVES`, `NECKLINES`: products whose garment has none
+garment its sleeve and neckline (`atelier.vocabulary.SLEEVES`, `NECKLINES`: products whose garment has none
 are not scored on them); for those attributes the report gives the top-1 accuracy of the labels (the most
 probable value, whatever the "unknown" threshold), two baselines: chance (1 / number of values) and the
 majority rate (always answering the most frequent true value: 0.4 for category, where four of the ten
@@ -28,10 +28,10 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from atelier.demo_catalog import NECKLINES, SLEEVES
 from atelier.images import decode_image
 from atelier.plots import saved_figure
 from atelier.triton_client import EmbeddingModel
+from atelier.vocabulary import NECKLINES, SLEEVES
 from export.clip import ClipBundle
 from ingest.labels import UNKNOWN, Embedder, Label, ZeroShotLabeler
 from training.clip_metric import split_catalog

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,7 @@ from atelier.diffusion import exported, inputs
 from atelier.diffusion.networks import Networks
 from atelier.diffusion.parsing import load_human_parser_if_exported
 from atelier.images import paste_back
+from atelier.model_repository import configured_scheduler
 
 SCHEDULERS = {
     "euler": EulerDiscreteScheduler,
@@ -55,15 +55,6 @@ def exported_folder(version_dir: Path, name: str) -> Path:
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is missing: the model repository is damaged; export this model again")
     return folder
-
-
-def configured_scheduler(model_dir: Path) -> str:
-    """The scheduler a generation model's config.pbtxt names: the one place it is chosen."""
-    text = (Path(model_dir) / "config.pbtxt").read_text()
-    match = re.search(r'key:\s*"scheduler"\s*value:\s*\{\s*string_value:\s*"(\w+)"', text)
-    if match is None:
-        raise ValueError(f"{model_dir}/config.pbtxt sets no scheduler parameter")
-    return match.group(1)
 
 
 def _to_numpy(tensor: torch.Tensor) -> np.ndarray:

@@ -31,7 +31,8 @@ class PipelineModel:
     def initialize(self, args: dict) -> None:
         config = json.loads(args["model_config"])
         version_dir = os.path.join(args["model_repository"], args["model_version"])
-        self.pipeline = load_pipeline(version_dir, TritonNetworks())  # scheduler: config.pbtxt's parameter
+        # Triton parsed the config.pbtxt: its scheduler parameter, not a second reading of the file
+        self.pipeline = load_pipeline(version_dir, TritonNetworks(), config["parameters"]["scheduler"]["string_value"])
         self.inputs = [tensor["name"] for tensor in config["input"]]
         self.required = [tensor["name"] for tensor in config["input"] if not tensor.get("optional", False)]
         self.max_megapixel_steps = float(config["parameters"]["max_megapixel_steps"]["string_value"])

@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import Page
 
 from atelier import processes
+from atelier.ports import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -19,7 +20,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 def running_dashboard(triton, milvus_uri: str, collection: str, work: Path) -> Iterator[str]:
     """The dashboard as a real Streamlit server on these services (`triton`: an EmbeddedTriton, whose model
     repository the dashboard reads, as `atelier up` has it), the optional LLM off: yields its URL."""
-    port = processes.free_port()
+    port = free_port()
     env = {"ATELIER_TRITON_URL": triton.grpc_url, "ATELIER_MILVUS_URI": milvus_uri, "ATELIER_COLLECTION": collection,
            "ATELIER_MODEL_REPOSITORY": str(triton.repository), "ATELIER_HOME": str(work / "home"),
            "ATELIER_LLM_URL": ""}

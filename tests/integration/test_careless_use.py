@@ -16,7 +16,8 @@ import pytest
 
 from atelier.catalog_store import CatalogStore
 from atelier.config import AtelierError
-from atelier.processes import free_port, milvus_lite_server
+from atelier.ports import free_port
+from atelier.processes import milvus_lite_server
 from atelier.triton_server import EmbeddedTriton, TritonPorts
 from tests.conftest import DEMO_COUNT
 

@@ -19,7 +19,7 @@ from PIL import Image
 
 from atelier.config import REPO_ROOT, Settings
 from atelier.diffusion.exported import served_weights
-from atelier.processes import free_port
+from atelier.ports import free_port
 from atelier.stack import serve_trained
 from atelier.triton_client import TritonClient
 from atelier.triton_server import EmbeddedTriton, TritonPorts

@@ -14,7 +14,7 @@ import pytest
 
 from atelier.catalog_store import CatalogStore
 from atelier.config import AtelierError
-from atelier.processes import free_port
+from atelier.ports import free_port
 from ingest.fetch import ImageSources
 from ingest.pipeline import ingest_catalog
 from tests.conftest import DEMO_COUNT

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from aiohttp import web
 
-from atelier.processes import free_port
+from atelier.ports import free_port
 from atelier.stylist.llm import LLMInterpreter, interpreter_from_env
 from tests.http_server import serving
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 from atelier.config import AtelierError
 from atelier.images import png_bytes
-from atelier.processes import free_port, port_in_use
+from atelier.ports import free_port, port_in_use
 from atelier.triton_server import EmbeddedTriton, TritonPorts
 from export.parity import parity_report
 from tests.conftest import copy_repository

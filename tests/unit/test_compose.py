@@ -17,8 +17,8 @@ import yaml
 from tritonclient.grpc import model_config_pb2
 
 from atelier.config import REPO_ROOT
+from atelier.model_repository import read_config
 from atelier.triton_server import restricted_endpoint_flags
-from export.tensorrt import read_config
 
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|KEY", re.IGNORECASE)

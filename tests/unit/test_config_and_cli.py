@@ -4,7 +4,7 @@ import pytest
 
 from atelier.cli import _parse_filters, main
 from atelier.config import AtelierError, Settings
-from atelier.triton_server import missing_exports
+from atelier.model_repository import missing_exports
 from tests.conftest import copy_repository
 
 

@@ -9,16 +9,8 @@ import pytest
 from PIL import Image
 
 from atelier import demo_catalog
-from atelier.demo_catalog import (
-    BRANDS,
-    COLOURS,
-    GARMENTS,
-    PATTERNS,
-    Product,
-    draw_product,
-    generate_products,
-    write_catalog,
-)
+from atelier.demo_catalog import BRANDS, Product, draw_product, generate_products, write_catalog
+from atelier.vocabulary import COLOURS, GARMENTS, PATTERNS
 
 COLUMNS = ["id", "title", "category", "garment", "color", "pattern", "brand", "price", "image"]
 

@@ -7,9 +7,9 @@ import random
 import numpy as np
 import pytest
 
-from atelier.demo_catalog import GARMENTS
 from atelier.demo_sketches import PAD, hand_sketch, outline_sketch
 from atelier.sketch import ink_mask
+from atelier.vocabulary import GARMENTS
 
 
 @pytest.mark.parametrize("draw", [outline_sketch, hand_sketch])

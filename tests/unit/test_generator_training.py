@@ -10,7 +10,7 @@ import pytest
 from diffusers import DDPMScheduler
 
 import training.train_generators as trainer
-from atelier.demo_catalog import COLOURS, GARMENTS, PATTERNS
+from atelier.vocabulary import COLOURS, GARMENTS, PATTERNS
 from export.diffusion import DEFAULTS, weights_sha256, write_assets
 from training.generation_data import HELD_OUT_PAIRS, Look, caption, draw, instruction, looks, one_apart, random_mask
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from atelier.config import AtelierError
-from atelier.demo_catalog import COLOURS, GARMENTS, PATTERNS
 from atelier.triton_client import EmbeddingModel
+from atelier.vocabulary import COLOURS, GARMENTS, PATTERNS
 from ingest.labels import LABEL_SET, TRUSTED_ACCURACY, UNKNOWN, ZeroShotLabeler, label_fields, trusted_attributes
 from training.label_eval import NO_GROUND_TRUTH, evaluate_labels, measured_accuracy
 

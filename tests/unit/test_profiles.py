@@ -15,9 +15,9 @@ from atelier.profiles import (
     load_profile,
     profile_names,
     prompt_preferences,
-    read_order_history,
     save_profile,
 )
+from ingest.orders import read_order_history
 
 E = np.eye(4)
 EMBEDDINGS = {"d-1": 2 * E[0], "d-2": E[1]}  # d-3 is not in the catalog; any length: vectors are normalised

@@ -12,6 +12,7 @@ from tritonclient.grpc import model_config_pb2
 
 from atelier.cli import main
 from atelier.config import REPO_ROOT, AtelierError
+from atelier.model_repository import read_config, read_config_text, tensorrt_models
 from atelier.triton_server import EmbeddedTriton
 from export.diffusion import DEFAULTS, MAX_SIDE
 from export.tensorrt import (
@@ -20,11 +21,8 @@ from export.tensorrt import (
     Range,
     optimisation_profile,
     pipeline_ranges,
-    read_config,
-    read_config_text,
     restore_onnx_configs,
     tensorrt_config,
-    tensorrt_models,
 )
 from tests.conftest import copy_repository
 
