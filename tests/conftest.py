@@ -109,7 +109,7 @@ def trained_triton(trained_clip, tmp_path_factory: pytest.TempPathFactory) -> It
     """Triton serving the demo's trained CLIP (`trained_clip`) alone, exported as `atelier up` exports it (with its
     measured label accuracy). The untrained tiny CLIP that `triton` serves tells products apart hardly at all (its
     image embeddings of demo products have a mean cosine of 0.9999), so tests of what a real model does use this."""
-    from atelier.stack import export_measured_clip
+    from cli.stack import export_measured_clip
     from export.clip import load_clip
 
     catalog, checkpoint = trained_clip

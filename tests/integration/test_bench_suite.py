@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 def quick_run(triton_server, milvus_uri, tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
     out = tmp_path_factory.mktemp("bench")
     env = {**os.environ, "ATELIER_HOME": str(out / "home")}
-    command = [sys.executable, "-m", "atelier.cli", "bench", "--quick", "--triton-url", triton_server.grpc_url,
+    command = [sys.executable, "-m", "cli", "bench", "--quick", "--triton-url", triton_server.grpc_url,
                "--metrics-url", f"http://localhost:{triton_server.ports.metrics}/metrics", "--milvus-uri", milvus_uri,
                "--out", str(out)]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600), out
@@ -79,7 +79,7 @@ def test_search_recall_and_ingest_are_measured_and_scratch_collections_dropped(q
 
 
 def test_unreachable_triton_is_one_clear_error(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "atelier.cli", "bench", "--quick", "--triton-url", "localhost:9",
+    result = subprocess.run([sys.executable, "-m", "cli", "bench", "--quick", "--triton-url", "localhost:9",
                              "--milvus-uri", str(tmp_path / "m.db"), "--out", str(tmp_path)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
@@ -90,7 +90,7 @@ def test_unreachable_triton_is_one_clear_error(tmp_path: Path) -> None:
 def test_many_clients_searching_at_once_are_counted_per_kind_with_memory(triton_server, milvus_uri, demo_store,
                                                                           tmp_path: Path) -> None:
     env = {**os.environ, "ATELIER_HOME": str(tmp_path / "home"), "ATELIER_COLLECTION": demo_store.collection}
-    command = [sys.executable, "-m", "atelier.cli", "bench", "load", "--clients", "4", "--seconds", "4",
+    command = [sys.executable, "-m", "cli", "bench", "load", "--clients", "4", "--seconds", "4",
                "--triton-url", triton_server.grpc_url, "--milvus-uri", milvus_uri, "--out", str(tmp_path)]
     finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 
 
 def atelier(*args: str, env: dict[str, str], wait: bool = True):
-    command = [sys.executable, "-m", "atelier.cli", *args]
+    command = [sys.executable, "-m", "cli", *args]
     if not wait:
         return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)

@@ -217,7 +217,7 @@ def test_crawl_delay_is_honoured():
 
 def test_atelier_crawl_writes_a_catalog_that_ingest_reads(shop: Shop, tmp_path: Path):
     pages = [f"{shop.url}/p/shirt", f"{shop.url}/p/coat", f"{shop.url}/private/secret"]
-    result = subprocess.run([sys.executable, "-m", "atelier.cli", "crawl", *pages, "--allow-private", "--delay", "0.01",
+    result = subprocess.run([sys.executable, "-m", "cli", "crawl", *pages, "--allow-private", "--delay", "0.01",
                              "--timeout", "2", "--out", str(tmp_path / "shop.jsonl"), "--json"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

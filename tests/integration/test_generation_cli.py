@@ -24,7 +24,7 @@ def run(triton_server, milvus_uri, demo_store, tmp_path):
            "ATELIER_MODEL_REPOSITORY": str(triton_server.repository)}
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "atelier.cli", *args], env=env, cwd=tmp_path,
+        return subprocess.run([sys.executable, "-m", "cli", *args], env=env, cwd=tmp_path,
                               capture_output=True, text=True, timeout=300)
 
     return run

@@ -20,9 +20,9 @@ from PIL import Image
 from atelier.config import REPO_ROOT, Settings
 from atelier.diffusion.exported import served_weights
 from atelier.ports import free_port
-from atelier.stack import serve_trained
 from atelier.triton_client import TritonClient
 from atelier.triton_server import EmbeddedTriton, TritonPorts
+from cli.stack import serve_trained
 from export.diffusion import SAMPLING_FILE, export_is_current, export_pipelines
 from export.diffusion_models import tiny_pipeline
 from training.generation_eval import JUDGE_BAR, Judge, evaluate_generation

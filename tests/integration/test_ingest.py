@@ -80,7 +80,7 @@ def test_malformed_rows_and_unreadable_images_go_to_rejects(triton, milvus_uri, 
 def test_a_killed_ingest_resumes_and_ends_with_every_row_once(triton_server, milvus_uri, demo_csv, tmp_path):
     env = {**os.environ, "ATELIER_TRITON_URL": triton_server.grpc_url, "ATELIER_MILVUS_URI": milvus_uri,
            "ATELIER_COLLECTION": "resumed", "ATELIER_HOME": str(tmp_path)}
-    command = [sys.executable, "-m", "atelier.cli", "ingest", str(demo_csv), "--batch-size", "8", "--json"]
+    command = [sys.executable, "-m", "cli", "ingest", str(demo_csv), "--batch-size", "8", "--json"]
     store = CatalogStore(milvus_uri, "resumed")
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120

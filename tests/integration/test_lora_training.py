@@ -154,7 +154,7 @@ def test_train_lora_then_export_it_from_the_command_line(tmp_path: Path) -> None
     env = {**os.environ, "ATELIER_HOME": str(tmp_path / "home"), "ATELIER_PROFILE": "tiny"}
 
     def atelier(*args: str) -> subprocess.CompletedProcess:
-        result = subprocess.run([sys.executable, "-m", "atelier.cli", *args], env=env, capture_output=True,
+        result = subprocess.run([sys.executable, "-m", "cli", *args], env=env, capture_output=True,
                                 text=True, timeout=600)
         assert result.returncode == 0, result.stderr
         return result

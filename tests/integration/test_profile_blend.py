@@ -34,7 +34,7 @@ def test_search_leans_towards_what_the_shopper_bought(trained_triton, milvus_uri
            "ATELIER_COLLECTION": demo_store.collection, "ATELIER_HOME": str(tmp_path / "home")}
 
     def atelier(*args: str) -> subprocess.CompletedProcess:
-        result = subprocess.run([sys.executable, "-m", "atelier.cli", *args], env=env, capture_output=True,
+        result = subprocess.run([sys.executable, "-m", "cli", *args], env=env, capture_output=True,
                                 text=True, timeout=300)
         assert result.returncode == 0, result.stderr
         return result

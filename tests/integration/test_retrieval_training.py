@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 def run_eval(what: str, trained_clip, out) -> dict:
     """`atelier eval <what> --json` on the trained fixture, as a user runs it; its one JSON document."""
     catalog, checkpoint = trained_clip
-    command = [sys.executable, "-m", "atelier.cli", "eval", what, "--catalog", str(catalog),
+    command = [sys.executable, "-m", "cli", "eval", what, "--catalog", str(catalog),
                "--checkpoint", str(checkpoint), "--out", str(out), "--json"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr

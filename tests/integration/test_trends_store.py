@@ -73,7 +73,7 @@ def test_import_counts_rejects_labels_model_and_idempotence(triton, milvus_uri, 
 def test_atelier_trends_demo_imports_the_demo_posts_with_labels(triton_server, milvus_uri, tmp_path) -> None:
     env = {**os.environ, "ATELIER_TRITON_URL": triton_server.grpc_url, "ATELIER_MILVUS_URI": milvus_uri,
            "ATELIER_TRENDS_COLLECTION": "trends_cli", "ATELIER_HOME": str(tmp_path / "home")}
-    result = subprocess.run([sys.executable, "-m", "atelier.cli", "trends", "demo", "--json"], env=env,
+    result = subprocess.run([sys.executable, "-m", "cli", "trends", "demo", "--json"], env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
@@ -82,7 +82,7 @@ def test_atelier_trends_demo_imports_the_demo_posts_with_labels(triton_server, m
     assert all(post["labels"] for post in posts)
 
     catalog = write_catalog(tmp_path / "catalog", count=6, size=64, progress=False)
-    lora = subprocess.run([sys.executable, "-m", "atelier.cli", "train", "lora", "--catalog", str(catalog),
+    lora = subprocess.run([sys.executable, "-m", "cli", "train", "lora", "--catalog", str(catalog),
                            "--trends-weight", "0.5", "--steps", "2"], env=env, capture_output=True, text=True,
                           timeout=600)  # a LoRA on the catalog and the imported posts
     assert lora.returncode == 0, lora.stderr
@@ -91,7 +91,7 @@ def test_atelier_trends_demo_imports_the_demo_posts_with_labels(triton_server, m
 
 def test_atelier_up_imports_the_demo_posts_once(triton, milvus_uri, tmp_path) -> None:
     from atelier.config import Settings
-    from atelier.stack import ensure_trends
+    from cli.stack import ensure_trends
 
     store = TrendStore(milvus_uri, "trends_up")
     settings = Settings(home=tmp_path / "home", milvus_uri=milvus_uri)

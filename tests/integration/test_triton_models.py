@@ -115,7 +115,7 @@ def test_serve_refuses_an_unexported_repository(tmp_path):
 def test_atelier_serve_reports_ports_and_stops_cleanly(model_repository, tmp_path):
     http, grpc, metrics = free_port(), free_port(), free_port()
     env = {**os.environ, "ATELIER_MODEL_REPOSITORY": str(model_repository), "ATELIER_HOME": str(tmp_path)}
-    command = [sys.executable, "-m", "atelier.cli", "serve", "--http-port", str(http), "--grpc-port", str(grpc),
+    command = [sys.executable, "-m", "cli", "serve", "--http-port", str(http), "--grpc-port", str(grpc),
                "--metrics-port", str(metrics)]
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
     lines = []

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 
 def atelier(*args: str, home: Path) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "atelier.cli", *args], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True,
                             timeout=600, env={**os.environ, "ATELIER_HOME": str(home), "ATELIER_PROFILE": "tiny"})
     assert result.returncode == 0, result.stderr
     return result

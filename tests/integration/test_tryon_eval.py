@@ -22,7 +22,7 @@ def test_eval_tryon_reports_paired_metrics_with_their_backbones(triton_server, t
            "TORCH_HOME": str(tmp_path / "empty-torch-home")}
 
     def run(*options: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "atelier.cli", "eval", "tryon", "--data", str(data),
+        return subprocess.run([sys.executable, "-m", "cli", "eval", "tryon", "--data", str(data),
                                "--size", "128x96", "--steps", "2", "--out", str(tmp_path / "out"), "--json",
                                *options], env=env, capture_output=True, text=True, timeout=600)
 

@@ -7,10 +7,11 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from atelier.cli import _suite_config, build_parser
 from atelier.config import AtelierError
 from benchmarks.suite import QUICK, metrics_url_for
 from benchmarks.triton_load import latency_summary, scrape_metrics, server_view
+from cli.bench import suite_config
+from cli.main import build_parser
 
 EXPOSITION = """# HELP nv_inference_request_success Number of successful inference requests
 # TYPE nv_inference_request_success counter
@@ -81,7 +82,7 @@ def test_metrics_url_defaults_to_tritons_metrics_port_on_the_grpc_host() -> None
 def test_options_override_the_quick_config() -> None:
     args = build_parser().parse_args(["bench", "--quick", "--models", "clip_text,txt2img", "--concurrency", "1,8",
                                       "--steps", "3", "--sizes", "1000,5000"])
-    config = _suite_config(args)
+    config = suite_config(args)
     assert args.what == "suite" and config.name == QUICK.name
     assert config.models == ("clip_text", "txt2img")
     assert config.embedding_concurrency == config.generation_concurrency == (1, 8)

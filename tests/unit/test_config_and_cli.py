@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from atelier.cli import _parse_filters, main
 from atelier.config import AtelierError, Settings
 from atelier.model_repository import missing_exports
+from cli.main import main
+from cli.search import parse_filters
 from tests.conftest import copy_repository
 
 
@@ -24,10 +25,10 @@ def test_unknown_profile_is_refused(monkeypatch):
 
 
 def test_filter_flags_group_values_by_field():
-    assert _parse_filters(["color=red", "color=navy", "category=tops"]) == {
+    assert parse_filters(["color=red", "color=navy", "category=tops"]) == {
         "color": ["red", "navy"], "category": ["tops"]}
     with pytest.raises(AtelierError, match="field=value"):
-        _parse_filters(["color"])
+        parse_filters(["color"])
 
 
 def test_missing_exports_lists_every_unexported_model(tmp_path):

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from tritonclient.grpc import model_config_pb2
 
-from atelier.cli import main
 from atelier.config import REPO_ROOT, AtelierError
 from atelier.model_repository import read_config, read_config_text, tensorrt_models
 from atelier.triton_server import EmbeddedTriton
+from cli.main import main
 from export.diffusion import DEFAULTS, MAX_SIDE
 from export.tensorrt import (
     PIPELINE_PREFIXES,

@@ -122,8 +122,7 @@ def generator_training(settings: Settings, env: dict[str, str], log_path: Path) 
 
     if settings.profile != "tiny" or len(trained_folders(settings.generators_dir)) == len(KINDS):
         return None
-    command = [sys.executable, "-c", "import sys; from atelier.cli import main; sys.exit(main())",
-               "train", "generators", "--serve"]
+    command = [sys.executable, "-m", "cli", "train", "generators", "--serve"]
     return processes.Service("generator-training", command, 0, log_path, env=env, probe=lambda: True)
 
 

@@ -1,0 +1,1 @@
+"""The `atelier` command line: main.py lists the commands, one module per command group does them."""
