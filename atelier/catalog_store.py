@@ -4,7 +4,7 @@ The same code talks to Milvus Lite (a local `.db` path) and to a Milvus server (
 The collection records which embedding model filled it (collection property
 `atelier.embedding_model`: id, weights hash, dim); writing or searching with another model is
 refused with a message naming both. Each product also carries its zero-shot fashion labels
-(ingest/labels.py): label_<attribute> (filterable) and label_<attribute>_confidence.
+(atelier/labels.py): label_<attribute> (filterable) and label_<attribute>_confidence.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ TEXT_FIELDS = {
     "title": 512, "category": 64, "garment": 64, "color": 64, "pattern": 64, "brand": 128,
     "source": 256, "image_uri": 2048, "row_hash": 64, "image_fingerprint": 512,
 }
-LABELS = ("category", "garment", "color", "pattern", "sleeve", "neckline", "occasion", "style")  # ingest/labels.py
+LABELS = ("category", "garment", "color", "pattern", "sleeve", "neckline", "occasion", "style")  # atelier/labels.py
 LABEL_FIELDS = tuple(f"label_{name}" for name in LABELS)
 CONFIDENCE_FIELDS = tuple(f"{field}_confidence" for field in LABEL_FIELDS)
 FILTER_FIELDS = ("category", "garment", "color", "pattern", "brand", "source", *LABEL_FIELDS)

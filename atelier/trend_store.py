@@ -3,7 +3,7 @@
 Like the catalog (atelier.catalog_store, whose connection, quoting and embedding-model record this reuses),
 the collection records which embedding model filled it and refuses another. A post is stored as
 ingest.trend_posts normalises it: hashtags space-joined, the date as unix seconds, and its zero-shot labels
-(attribute -> value, ingest.labels) when the import labelled it.
+(attribute -> value, atelier.labels) when the import labelled it.
 
 The collection's name comes from ATELIER_TRENDS_COLLECTION, "trends" by default (atelier/config.py).
 """

@@ -1,7 +1,7 @@
 """Trend analytics over normalised posts (ingest.trend_posts): rising terms, trend clusters and white space.
 
 Rising terms. A term is a hashtag ("#linen") or, for posts that carry `labels` from zero-shot labelling
-(ingest.labels' {"style": {"value": "boho", ...}}, or {"style": "boho"}, or {"style": ["boho", "retro"]}),
+(atelier.labels' {"style": {"value": "boho", ...}}, or {"style": "boho"}, or {"style": ["boho", "retro"]}),
 a label value ("style: boho"; "unknown" values are left out). Posts are bucketed into
 periods in UTC (a day, a week from Monday, a calendar month); every period from the first post's to the last
 post's counts, empty ones as 0. c_t is the number of posts of period t carrying the term or, `likes_weighted`,
@@ -43,7 +43,7 @@ from atelier.config import AtelierError
 PERIODS = {"day": "D", "week": "W", "month": "M"}
 SUMMARY_COLUMNS = ("kind", "total", "recent", "earlier", "score")  # the other columns are the periods' counts
 TOP_HASHTAGS = 5
-UNKNOWN_LABEL = "unknown"  # ingest.labels.UNKNOWN: no value was confident enough
+UNKNOWN_LABEL = "unknown"  # atelier.labels.UNKNOWN: no value was confident enough
 
 
 def engagement(likes: int) -> float:
@@ -52,7 +52,7 @@ def engagement(likes: int) -> float:
 
 
 def _label_values(label: Any) -> list[str]:
-    """The values of one label: a {"value": ...} dict as ingest.labels makes them, a string or a list of them."""
+    """The values of one label: a {"value": ...} dict as atelier.labels makes them, a string or a list of them."""
     if isinstance(label, dict):
         label = label.get("value", "")
     values = [label] if isinstance(label, str) else list(label)

@@ -1,7 +1,7 @@
 """The fashion words Atelier reads and labels: garments with their catalog category, colours, patterns.
 
 The demo catalog draws exactly these (atelier/demo_catalog.py), the zero-shot labeller names them
-(ingest/labels.py), and the evaluations ask for them (training/).
+(atelier/labels.py), and the evaluations ask for them (training/).
 """
 
 from __future__ import annotations

@@ -30,8 +30,8 @@ from atelier.plots import saved_figure
 from atelier.ports import free_port
 from atelier.triton_client import TritonClient
 from atelier.triton_server import EmbeddedTriton, TritonPorts
-from export.clip import load_exported_clip
 from export.parity import sample_images
+from models.clip import load_exported_clip
 
 
 def _rate(items: int, seconds: float) -> float:

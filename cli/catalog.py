@@ -75,7 +75,7 @@ def trends(args: argparse.Namespace, settings: Settings) -> None:
     triton = TritonClient(settings.triton_url)
     labeler = None
     if not args.no_labels:
-        from ingest.labels import ZeroShotLabeler
+        from atelier.labels import ZeroShotLabeler
 
         labeler = ZeroShotLabeler(triton)
     report = import_trend_posts(source, triton, TrendStore(settings.milvus_uri, settings.trends_collection),

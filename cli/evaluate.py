@@ -24,8 +24,8 @@ def _served_checkpoint(args: argparse.Namespace, settings: Settings) -> Path | N
 
 
 def _eval_generation(args: argparse.Namespace, settings: Settings) -> dict:
-    from export.diffusion_models import tiny_pipeline
-    from training.generation_eval import Judge, evaluate_generation
+    from evaluation.generation import Judge, evaluate_generation
+    from models.diffusion import tiny_pipeline
     from training.train_generators import load_trained
 
     judge_checkpoint = _served_checkpoint(args, settings)
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
         report = {"clip": parity_report(repository, triton_url),
                   "generation": generation_parity_report(repository, triton_url)}
     elif args.what == "sketch":
-        from training.sketch_eval import evaluate_sketch, write_sketch_report
+        from evaluation.sketch import evaluate_sketch, write_sketch_report
 
         report = evaluate_sketch(catalog_or_demo(args.catalog, settings), _served_checkpoint(args, settings),
                                  seed=args.seed, profile=settings.profile, baseline=path_or_none(args.baseline),
@@ -56,10 +56,10 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
     elif args.what == "generation":
         report = _eval_generation(args, settings)
     elif args.what == "labels":
-        from training.label_eval import ClipBundleEmbedder, evaluate_labels, write_labels_report
+        from evaluation.labels import ClipBundleEmbedder, evaluate_labels, write_labels_report
 
         if args.checkpoint:  # the trained model in this process, as the retrieval eval does
-            from export.clip import load_clip
+            from models.clip import load_clip
 
             embedder = ClipBundleEmbedder(load_clip(settings.profile, checkpoint=Path(args.checkpoint)))
         else:
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
         write_labels_report(report, Path(args.out))
     elif args.what == "tryon":
         from atelier.triton_client import TritonClient
-        from training.tryon_eval import run_tryon_eval
+        from evaluation.tryon import run_tryon_eval
 
         if not args.data:
             raise AtelierError("eval tryon needs --data: a folder in VITON-HD's layout (see docs/tryon.md)")
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
                                 lpips_net=None if args.lpips == "none" else args.lpips,
                                 allow_unpublished_weights=args.allow_unpublished_weights, progress=not args.json)
     else:
-        from training.evaluate import evaluate_retrieval, write_report
+        from evaluation.retrieval import evaluate_retrieval, write_report
 
         report = evaluate_retrieval(catalog_or_demo(args.catalog, settings), _served_checkpoint(args, settings),
                                     seed=args.seed, profile=settings.profile, baseline=path_or_none(args.baseline),

@@ -19,8 +19,9 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
     if restored:
         print(f"back to ONNX Runtime: {', '.join(restored)}", file=sys.stderr)
     if "clip" in families:
-        from export.clip import export_clip, load_clip
+        from export.clip import export_clip
         from export.parity import parity_report
+        from models.clip import load_clip
 
         print(f"building the {args.profile} CLIP model {args.model_name or ''}".rstrip(), file=sys.stderr)
         bundle = load_clip(args.profile, args.model_name, Path(args.checkpoint) if args.checkpoint else None)

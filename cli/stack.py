@@ -39,7 +39,7 @@ from atelier.triton_server import (
 )
 
 if TYPE_CHECKING:
-    from export.clip import ClipBundle
+    from models.clip import ClipBundle
 
 
 def say(message: str) -> None:
@@ -55,8 +55,8 @@ def exported_clip(repository: Path) -> dict:
 def export_measured_clip(bundle: ClipBundle, repository: Path, catalog_csv: Path) -> dict:
     """Export a CLIP trained on `catalog_csv` with the zero-shot label accuracy
     measured on the catalog's held-out products, so that the dashboard shows only the labels it reads."""
+    from evaluation.labels import ClipBundleEmbedder, evaluate_labels, measured_accuracy
     from export.clip import export_clip
-    from training.label_eval import ClipBundleEmbedder, evaluate_labels, measured_accuracy
 
     say("measuring its zero-shot labels on the held-out products ...")
     accuracy = measured_accuracy(evaluate_labels(catalog_csv, ClipBundleEmbedder(bundle)))
@@ -75,7 +75,7 @@ def ensure_demo_model(settings: Settings, demo_csv: Path) -> None:
 
     checkpoint = train_clip(demo_csv, settings.home / "models" / f"clip-{demo_csv.parent.name}", TrainConfig())
     say(f"the tiny CLIP trained on the demo catalog: {checkpoint}")  # trained on the first start, then cached
-    from export.clip import load_clip
+    from models.clip import load_clip
 
     bundle = load_clip("tiny", checkpoint=checkpoint)
     # Compared by weights, not by path: a retrained checkpoint (say another --demo-count) keeps its path.
@@ -159,7 +159,7 @@ def ensure_trends(settings: Settings, triton: TritonClient, store: TrendStore) -
         say(f"trends collection {store.collection!r} has {store.count()} posts")
         return
     from atelier.demo_trends import write_trend_export
-    from ingest.labels import ZeroShotLabeler
+    from atelier.labels import ZeroShotLabeler
     from ingest.trends_import import import_trend_posts
 
     say("importing the demo trend posts ...")

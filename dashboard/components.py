@@ -13,11 +13,11 @@ import streamlit as st
 from atelier.catalog_store import Hit
 from atelier.config import AtelierError
 from atelier.diffusion.exported import NO_RECORD
+from atelier.labels import TRUSTED_ACCURACY
 from atelier.profiles import NO_LEAN, Lean, explain, load_profile_with_taste, profile_names
 from atelier.search import Query
 from atelier.training_progress import TrainingProgress
 from dashboard import services
-from ingest.labels import TRUSTED_ACCURACY
 
 COLUMNS = 5
 # The characters that make Streamlit's Markdown fetch, link, format or hide text: links and images, bare URLs'
@@ -44,7 +44,7 @@ def product_image(uri: str, caption: str | None = None) -> None:
 
 
 def shown_labels() -> tuple[str, ...]:
-    """The LABELS the served model is measured to read (ingest.labels.trusted_attributes)."""
+    """The LABELS the served model is measured to read (atelier.labels.trusted_attributes)."""
     trusted = services.trusted_labels()
     return tuple(name for name in LABELS if name in trusted)
 
@@ -72,7 +72,7 @@ def product_grid(hits: list[Hit], columns: int = COLUMNS, scored: bool = True) -
 
 
 def label_filters(values: dict[str, list[str]], key: str) -> dict[str, list[str]]:
-    """Multiselects for the zero-shot fashion labels (ingest/labels.py) the served model is measured to read."""
+    """Multiselects for the zero-shot fashion labels (atelier/labels.py) the served model is measured to read."""
     shown = shown_labels()
     with st.expander("Fashion labels (zero-shot)"):
         chosen = {f"label_{name}": st.multiselect(name.capitalize(), values.get(f"label_{name}", []),

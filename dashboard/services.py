@@ -49,8 +49,8 @@ def attribute_values() -> dict[str, list[str]]:
 
 @st.cache_data(ttl=60, show_spinner=False)
 def trusted_labels() -> tuple[str, ...]:
-    """The zero-shot label attributes the served model is measured to read (ingest.labels.trusted_attributes)."""
-    from ingest.labels import trusted_attributes
+    """The zero-shot label attributes the served model is measured to read (atelier.labels.trusted_attributes)."""
+    from atelier.labels import trusted_attributes
 
     return trusted_attributes(triton().label_accuracy())
 

@@ -27,6 +27,7 @@ from diffusers import DiffusionPipeline
 from torch import nn
 
 from atelier.config import AtelierError
+from models.diffusion import SAMPLING_FILE, load_diffusers_pipeline
 
 ONNX_OPSET = 17
 PARITY_TOLERANCE = 1e-3  # max abs difference ONNX Runtime vs PyTorch, fp32
@@ -44,9 +45,6 @@ DEFAULTS = {
              "tryon": {"steps": 50, "guidance_scale": 2.5}},  # CatVTON's defaults
 }
 MAX_SIDE = {"tiny": 512, "full": 1536}
-# A checkpoint folder may say how its own weights sample best (training/train_generators.py writes one): these
-# settings replace the profile's defaults above for requests that leave them out.
-SAMPLING_FILE = "sampling.json"
 
 
 class TextEncoder(nn.Module):
@@ -246,8 +244,6 @@ def write_assets(kind: str, pipe: DiffusionPipeline, version_dir: Path, build: d
 
 def load_exported_pipeline(repository: Path, kind: str) -> DiffusionPipeline:
     """The PyTorch pipeline that the repository's `kind` model was exported from."""
-    from export.diffusion_models import load_diffusers_pipeline
-
     record = json.loads((repository / kind / "1" / "export.json").read_text())
     build = record["build"]
     pipe = load_diffusers_pipeline(kind, build["profile"], build["source"], build["lora"], build["lora_scale"],
@@ -273,8 +269,6 @@ def export_pipelines(repository: Path, profile: str, kinds: tuple[str, ...] = tu
                      lora_scale: float = 1.0, attention: str | None = None) -> dict[str, dict[str, Any]]:
     """Build and export each pipeline in `kinds`; returns {kind: export record}. Shows progress."""
     from tqdm import tqdm
-
-    from export.diffusion_models import load_diffusers_pipeline
 
     records = {}
     for kind in (bar := tqdm(kinds, desc="export", unit="pipeline")):

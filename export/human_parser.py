@@ -29,8 +29,8 @@ from transformers import SegformerConfig, SegformerForSemanticSegmentation, Segf
 
 from atelier.config import AtelierError
 from atelier.diffusion.parsing import MODEL, garment_label_ids
-from export.clip import weights_sha256
 from export.diffusion import PARITY_TOLERANCE, _export_one
+from models.clip import weights_sha256
 
 FULL_SOURCE = "mattmdjaga/segformer_b2_clothes"
 FULL_LICENCE = f"MIT, per the model card of {FULL_SOURCE} (trained on ATR, whose terms are not assessed)"

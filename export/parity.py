@@ -18,7 +18,7 @@ from PIL import Image
 
 from atelier.images import png_bytes
 from atelier.triton_client import TritonClient
-from export.clip import ClipBundle, load_exported_clip
+from models.clip import ClipBundle, load_exported_clip
 
 TEXTS = ["a red striped shirt", "navy linen trousers for a beach wedding", "polka dot summer dress"]
 

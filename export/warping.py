@@ -16,7 +16,7 @@ import torch
 
 from atelier.config import AtelierError
 from export.diffusion import PARITY_TOLERANCE, _export_one
-from training.warping import GMM, load_gmm
+from models.warping import GMM, load_gmm
 
 INPUTS = ("agnostic", "mask", "cloth")
 OUTPUTS = ("warped_cloth", "grid")

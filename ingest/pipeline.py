@@ -19,9 +19,9 @@ from tqdm import tqdm
 from atelier.catalog_store import CatalogStore, MilvusError
 from atelier.config import AtelierError
 from atelier.images import PICTURE_TOLERANCE, decode_image, fingerprint, same_picture
+from atelier.labels import ZeroShotLabeler, label_fields
 from atelier.triton_client import EmbeddingModel, TritonClient
 from ingest.fetch import ImageSources, load_images
-from ingest.labels import ZeroShotLabeler, label_fields
 from ingest.sources import Reject, read_catalog, write_rejects
 
 

@@ -23,7 +23,7 @@ from ingest.sources import Reject, write_rejects
 from ingest.trend_posts import read_trend_posts
 
 if TYPE_CHECKING:
-    from ingest.labels import ZeroShotLabeler
+    from atelier.labels import ZeroShotLabeler
 
 Progress = Callable[[int, int], None]  # (posts done, posts in all)
 

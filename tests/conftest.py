@@ -41,8 +41,9 @@ def clip_repository(destination: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def model_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from export.clip import export_clip, load_clip
+    from export.clip import export_clip
     from export.diffusion import export_pipelines
+    from models.clip import load_clip
 
     repository = copy_repository(tmp_path_factory.mktemp("export") / "model_repository")
     export_clip(load_clip("tiny"), repository)
@@ -110,7 +111,7 @@ def trained_triton(trained_clip, tmp_path_factory: pytest.TempPathFactory) -> It
     measured label accuracy). The untrained tiny CLIP that `triton` serves tells products apart hardly at all (its
     image embeddings of demo products have a mean cosine of 0.9999), so tests of what a real model does use this."""
     from cli.stack import export_measured_clip
-    from export.clip import load_clip
+    from models.clip import load_clip
 
     catalog, checkpoint = trained_clip
     work = tmp_path_factory.mktemp("trained-triton")

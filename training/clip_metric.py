@@ -39,7 +39,7 @@ from tqdm import tqdm
 from atelier.config import AtelierError
 from atelier.demo_sketches import outline_sketch
 from atelier.sketch import preprocess_sketch, pseudo_sketch
-from export.clip import load_clip
+from models.clip import load_clip
 from training.checkpoints import save_checkpoint
 from training.clip_texts import ATTRIBUTES, FAMILIES, SHAPE_ATTRIBUTES, SKETCH_FAMILIES, attribute_values, descriptions
 

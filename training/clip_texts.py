@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from atelier.labels import LABEL_SET
 from atelier.vocabulary import NECKLINES, SLEEVES
-from ingest.labels import LABEL_SET
 
 ATTRIBUTES = ("garment", "color", "pattern", "category", "sleeve", "neckline")  # the garment first: it ranks first
 SHAPE_ATTRIBUTES = ("garment", "category", "sleeve", "neckline")  # what a colourless sketch shows

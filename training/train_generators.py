@@ -40,8 +40,7 @@ from tqdm import tqdm
 
 from atelier.config import AtelierError
 from atelier.training_progress import WRITE_EVERY_S, TrainingProgress
-from export.diffusion import SAMPLING_FILE
-from export.diffusion_models import tiny_pipeline
+from models.diffusion import SAMPLING_FILE, tiny_pipeline
 from training.checkpoints import load_checkpoint, save_checkpoint
 from training.generation_data import SIZE, Look, caption, draw, instruction, looks, one_apart, random_mask, to_array
 
@@ -61,7 +60,7 @@ UNET_CHANGES = {"norm_num_groups": 1, "sample_size": SIZE // 8}
 # coat" came out yellow, brown or red by seed). Rescaled to end at pure noise, sampled from that last step, with
 # velocity prediction (the noise is no target where there is nothing else).
 SCHEDULE_CHANGES = {"rescale_betas_zero_snr": True, "prediction_type": "v_prediction", "timestep_spacing": "trailing"}
-# How the trained networks sample best, saved beside their weights (export.diffusion.SAMPLING_FILE) to become
+# How the trained networks sample best, saved beside their weights (models.diffusion.SAMPLING_FILE) to become
 # their served defaults: the published guidance scales over-saturate a network this small into the wrong colour,
 # and the edit keeps more of its picture with more image guidance (swept with `atelier eval generation`'s judge).
 SAMPLING = {"txt2img": {"guidance_scale": 2.0}, "edit": {"guidance_scale": 3.0, "image_guidance_scale": 2.5},
@@ -386,7 +385,7 @@ def train_generators(out_dir: Path, config: GeneratorTrainConfig = GeneratorTrai
 
 def load_trained(out_dir: Path, kinds: tuple[str, ...] = KINDS) -> dict[str, DiffusionPipeline]:
     """The trained pipelines in `out_dir` (those of `kinds` whose training has finished), as export loads them."""
-    from export.diffusion_models import load_diffusers_pipeline
+    from models.diffusion import load_diffusers_pipeline
 
     found = trained_folders(out_dir, kinds)
     if not found:

@@ -25,7 +25,7 @@ from peft.utils import get_peft_model_state_dict
 from tqdm import tqdm
 
 from atelier.config import AtelierError
-from export.diffusion_models import load_diffusers_pipeline
+from models.diffusion import load_diffusers_pipeline
 from training.checkpoints import save_checkpoint
 from training.lora_data import LoraExample, LoraSource, MixtureSampler, load_example
 

@@ -24,7 +24,7 @@ from safetensors.torch import save_model
 from tqdm import tqdm
 
 from atelier.config import AtelierError
-from export.diffusion_models import load_diffusers_pipeline, self_attention_modules
+from models.diffusion import load_diffusers_pipeline, self_attention_modules
 from training.checkpoints import save_checkpoint
 from training.viton import VitonDataset, VitonPair, inpainting_mask, to_tensor
 

@@ -23,9 +23,9 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from atelier.config import AtelierError
+from models.warping import build_gmm
 from training.checkpoints import save_checkpoint
 from training.viton import UPPER_GARMENT, VitonDataset, VitonPair, inpainting_mask, to_tensor
-from training.warping import build_gmm
 
 
 @dataclass

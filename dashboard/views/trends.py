@@ -12,12 +12,12 @@ import streamlit as st
 
 from atelier.config import AtelierError
 from atelier.demo_trends import write_trend_export
+from atelier.labels import ZeroShotLabeler
 from atelier.trend_store import catalog_embeddings
 from atelier.trends import PERIODS, SUMMARY_COLUMNS, TrendCluster, rising_terms, trend_clusters, white_space
 from atelier.triton_client import EmbeddingModel
 from dashboard import services
 from dashboard.components import literal, product_image
-from ingest.labels import ZeroShotLabeler
 from ingest.trends_import import import_trend_posts
 
 CHART_TERMS = 5  # rising hashtags drawn over time

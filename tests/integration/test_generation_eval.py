@@ -23,9 +23,9 @@ from atelier.ports import free_port
 from atelier.triton_client import TritonClient
 from atelier.triton_server import EmbeddedTriton, TritonPorts
 from cli.stack import serve_trained
-from export.diffusion import SAMPLING_FILE, export_is_current, export_pipelines
-from export.diffusion_models import tiny_pipeline
-from training.generation_eval import JUDGE_BAR, Judge, evaluate_generation
+from evaluation.generation import JUDGE_BAR, Judge, evaluate_generation
+from export.diffusion import export_is_current, export_pipelines
+from models.diffusion import SAMPLING_FILE, tiny_pipeline
 from training.train_generators import GeneratorTrainConfig, load_trained, train_generators
 
 pytestmark = pytest.mark.integration

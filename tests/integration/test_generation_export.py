@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from export.diffusion import export_pipeline, load_exported_pipeline
-from export.diffusion_models import load_diffusers_pipeline
+from models.diffusion import load_diffusers_pipeline
 
 pytestmark = pytest.mark.integration
 

@@ -16,9 +16,9 @@ from transformers import SegformerImageProcessor
 from atelier.config import AtelierError
 from atelier.diffusion.networks import OnnxNetworks
 from atelier.diffusion.parsing import MODEL, HumanParser, load_human_parser_if_exported
-from export.clip import weights_sha256
 from export.diffusion import PARITY_TOLERANCE
 from export.human_parser import ATR_LABELS, export_human_parser, load_human_parser
+from models.clip import weights_sha256
 
 pytestmark = pytest.mark.integration
 # By label name, independently of atelier.diffusion.parsing: what a try-on of each garment type repaints.

@@ -8,10 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from export.clip import load_clip
-from ingest.labels import ZeroShotLabeler
-from tests.conftest import DEMO_COUNT
-from training.label_eval import (
+from atelier.labels import ZeroShotLabeler
+from evaluation.labels import (
     DRAWN,
     GROUND_TRUTH,
     NO_GROUND_TRUTH,
@@ -20,6 +18,8 @@ from training.label_eval import (
     measured_accuracy,
     write_labels_report,
 )
+from models.clip import load_clip
+from tests.conftest import DEMO_COUNT
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from PIL import Image, ImageOps
 from safetensors.torch import load_file
 
 from atelier.demo_catalog import write_catalog
-from export.diffusion_models import load_diffusers_pipeline
+from models.diffusion import load_diffusers_pipeline
 from training.lora_data import LoraSource, MixtureSampler, caption, catalog_source, load_example
 from training.train_lora import LORA_TARGETS, LoraTrainConfig, train_lora
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from training.evaluate import COMPOSED_KINDS
+from evaluation.retrieval import COMPOSED_KINDS
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +68,7 @@ def test_complete_descriptions_images_and_filters_beat_the_baselines(retrieval):
 
 
 def test_eval_sketch_finds_the_drawn_garment_and_the_colour_words_add(trained_clip, tmp_path):
-    from training.sketch_eval import VARIANTS
+    from evaluation.sketch import VARIANTS
 
     report = run_eval("sketch", trained_clip, tmp_path)
     assert report["held_out_products"] == 400 and set(report["models"]) == {"grey_histogram", "untrained", "trained"}

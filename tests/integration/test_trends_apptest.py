@@ -8,8 +8,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from atelier.demo_trends import FALLING, RISING, write_trend_export
+from atelier.labels import ZeroShotLabeler
 from atelier.trend_store import TrendStore
-from ingest.labels import ZeroShotLabeler
 from ingest.trends_import import import_trend_posts
 from tests.apptest import open_dashboard
 

@@ -14,9 +14,9 @@ import pytest
 from atelier.catalog_store import ModelMismatchError
 from atelier.demo_catalog import write_catalog
 from atelier.demo_trends import write_trend_export
+from atelier.labels import ZeroShotLabeler
 from atelier.trend_store import TrendStore
 from atelier.triton_client import EmbeddingModel
-from ingest.labels import ZeroShotLabeler
 from ingest.trend_posts import read_trend_posts
 from ingest.trends_import import import_trend_posts
 

@@ -15,9 +15,9 @@ import torch
 from atelier.diffusion.networks import OnnxNetworks
 from atelier.diffusion.pipelines import load_pipeline
 from atelier.images import png_bytes
+from models.warping import build_gmm
 from training.viton import VitonDataset, inpainting_mask
 from training.viton_synthetic import write_synthetic_viton
-from training.warping import build_gmm
 
 pytestmark = pytest.mark.integration
 

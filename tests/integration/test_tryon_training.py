@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from export.diffusion_models import load_diffusers_pipeline
+from models.diffusion import load_diffusers_pipeline
 from training.train_tryon import TryOnTrainConfig, train_tryon
 from training.viton_synthetic import write_synthetic_viton
 

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from export.warping import export_warping
+from models.warping import load_gmm
 from training.train_warping import train_warping, warping_batch
 from training.viton import VitonDataset
 from training.viton_synthetic import write_synthetic_viton
-from training.warping import load_gmm
 
 pytestmark = pytest.mark.integration
 

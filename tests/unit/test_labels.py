@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from atelier.config import AtelierError
+from atelier.labels import LABEL_SET, TRUSTED_ACCURACY, UNKNOWN, ZeroShotLabeler, label_fields, trusted_attributes
 from atelier.triton_client import EmbeddingModel
 from atelier.vocabulary import COLOURS, GARMENTS, PATTERNS
-from ingest.labels import LABEL_SET, TRUSTED_ACCURACY, UNKNOWN, ZeroShotLabeler, label_fields, trusted_attributes
-from training.label_eval import NO_GROUND_TRUTH, evaluate_labels, measured_accuracy
+from evaluation.labels import NO_GROUND_TRUTH, evaluate_labels, measured_accuracy
 
 AXES = {"red": 0, "blue": 1, "navy": 2, "shirt": 3, "skirt": 4, "long-sleeved": 5, "short-sleeved": 6, "photo": 7}
 MODEL = EmbeddingModel("fake-clip", "0" * 64, len(AXES))

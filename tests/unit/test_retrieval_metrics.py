@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from training.evaluate import _precision, _targets, precision_report, typed
+from evaluation.retrieval import _precision, _targets, precision_report, typed
 
 
 def test_typed_queries_are_what_people_type():

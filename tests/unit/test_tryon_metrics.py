@@ -17,7 +17,7 @@ from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 from torchmetrics.image import FrechetInceptionDistance, KernelInceptionDistance
 
 from atelier.config import AtelierError
-from training.tryon_metrics import (
+from evaluation.tryon_metrics import (
     TryOnMetrics,
     TryOnSample,
     _weights_label,

@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from atelier.config import AtelierError
+from models.warping import GMM_CONFIGS, TpsGridGen, build_gmm, warp
 from training.viton_synthetic import synthetic_pair
-from training.warping import GMM_CONFIGS, TpsGridGen, build_gmm, warp
 
 
 def _cloth(size: tuple[int, int] = (128, 96)) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """Does a generation model make what was asked? `atelier eval generation`.
 
 The judge is the CLIP trained on the demo catalog (`atelier train clip`), reading garment, colour and
-pattern zero-shot as the catalog's labels are read (ingest/labels.py). It never saw a generated picture.
+pattern zero-shot as the catalog's labels are read (atelier/labels.py). It never saw a generated picture.
 Its own accuracy on the catalog's held-out products comes first; a generation figure counts only for the
 attributes the judge reads at JUDGE_BAR or better.
 
@@ -38,13 +38,13 @@ from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from atelier.diffusion.pipelines import PIPELINES
+from atelier.labels import ZeroShotLabeler
 from atelier.model_repository import configured_scheduler
 from atelier.plots import saved_figure
-from export.clip import load_clip
+from evaluation.labels import ClipBundleEmbedder, evaluate_labels, measured_accuracy
 from export.diffusion import TorchNetworks, write_assets
-from ingest.labels import ZeroShotLabeler
+from models.clip import load_clip
 from training.generation_data import HELD_OUT_PAIRS, SIZE, Look, caption, draw, instruction, looks, one_apart
-from training.label_eval import ClipBundleEmbedder, evaluate_labels, measured_accuracy
 
 ATTRIBUTES = ("garment", "color", "pattern")
 JUDGE_BAR = 0.9

@@ -29,11 +29,11 @@ import torch
 import torch.nn.functional as F
 
 from atelier.images import decode_image
+from atelier.labels import UNKNOWN, Embedder, Label, ZeroShotLabeler
 from atelier.plots import saved_figure
 from atelier.triton_client import EmbeddingModel
 from atelier.vocabulary import NECKLINES, SLEEVES
-from export.clip import ClipBundle
-from ingest.labels import UNKNOWN, Embedder, Label, ZeroShotLabeler
+from models.clip import ClipBundle
 from training.clip_metric import split_catalog
 
 GROUND_TRUTH = ("category", "garment", "color", "pattern", "sleeve", "neckline")

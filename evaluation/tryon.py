@@ -2,7 +2,7 @@
 
 Paired protocol (VITON-HD's and CatVTON's): each person is dressed in their own garment, inside the
 split's agnostic mask (or the parse's garment area), and the result is compared with the photo
-itself: SSIM and LPIPS pair by pair, FID and KID between the two sets (training/tryon_metrics.py).
+itself: SSIM and LPIPS pair by pair, FID and KID between the two sets (evaluation/tryon_metrics.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from atelier.images import png_bytes
 from atelier.triton_client import TritonClient
-from training.tryon_metrics import TryOnMetrics, TryOnSample, write_tryon_report
+from evaluation.tryon_metrics import TryOnMetrics, TryOnSample, write_tryon_report
 from training.viton import VitonDataset, inpainting_mask
 
 REPORT_SAMPLES = 4

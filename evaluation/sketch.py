@@ -12,7 +12,7 @@ sketch pad's drawings are (`atelier.sketch.preprocess_sketch`: crop to the ink, 
 
 A sketch shows a shape, so a hit is the same garment: precision@10 is the share of the top 10 of the query's
 garment (and, with a colour word, the share of its colour, against the share the best ranking could reach,
-as in `training.evaluate`). Models in the same run: the trained model, optionally a baseline checkpoint, the
+as in `evaluation.retrieval`). Models in the same run: the trained model, optionally a baseline checkpoint, the
 untrained model and the grey-level histogram (images only).
 """
 
@@ -30,9 +30,9 @@ import pandas as pd
 from atelier.demo_sketches import hand_sketch
 from atelier.plots import saved_figure
 from atelier.sketch import WORDS_WEIGHT, preprocess_sketch, pseudo_sketch
-from export.clip import load_clip
+from evaluation.retrieval import TOP_K, ClipEmbedder, HistogramEmbedder, Split, _order, _precision, precision_report
+from models.clip import load_clip
 from training.clip_metric import split_catalog
-from training.evaluate import TOP_K, ClipEmbedder, HistogramEmbedder, Split, _order, _precision, precision_report
 
 VARIANTS = ("edge map", "hand", "hand + colour")
 TOP_CONFUSIONS = 5

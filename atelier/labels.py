@@ -15,7 +15,7 @@ Templates that name several attributes classify them jointly: "a photo of a {col
 has a class per (colour, pattern, garment), and each attribute's probabilities are the sums over the others
 (the marginals). CLIP is trained on captions that describe a whole product, so it reads "a red striped
 shirt" far better than "a red garment": on the demo catalog the trained tiny CLIP gets colour and pattern
-right 98-99% of the time this way, against 68-75% with one template per attribute (training/label_eval.py).
+right 98-99% of the time this way, against 68-75% with one template per attribute (evaluation/labels.py).
 A derived attribute sums the probabilities of another one's values (category: the sum over its garments),
 so a product is never labelled a dress in the category "tops".
 

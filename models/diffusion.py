@@ -49,6 +49,9 @@ PIPELINE_CLASSES = {
 }
 TINY_SEED = 0
 # The published checkpoints' noise schedule (SD 1.x and SDXL share it).
+# A checkpoint folder may say how its own weights sample best (training/train_generators.py writes one):
+# export puts these settings in place of the profile's defaults for requests that leave them out.
+SAMPLING_FILE = "sampling.json"
 SCHEDULE = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear", "num_train_timesteps": 1000}
 
 

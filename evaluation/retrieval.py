@@ -43,7 +43,7 @@ from atelier.plots import saved_figure
 from atelier.search import Query
 from atelier.triton_client import EmbeddingModel
 from atelier.vocabulary import COLOURS, GARMENTS, PATTERNS
-from export.clip import ClipBundle, load_clip
+from models.clip import ClipBundle, load_clip
 from training.clip_metric import split_catalog
 from training.clip_texts import PATTERN_NOUNS, with_article
 

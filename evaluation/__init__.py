@@ -1,0 +1,1 @@
+"""`atelier eval`: measured quality of what users see (search, labels, sketches, generation, try-on), each a report."""

@@ -1,0 +1,1 @@
+"""PyTorch builders of every network, from named profile configs: what export and training both build."""
