@@ -25,10 +25,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from atelier.families import MODEL_PROFILES
 from atelier.ports import port_in_use
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PROFILES = ("tiny", "full")
+PROFILES = tuple(MODEL_PROFILES)
 
 
 class AtelierError(Exception):

@@ -105,7 +105,7 @@ def damaged_exports(repository: Path) -> list[str]:
     import onnx
     from google.protobuf.message import DecodeError
 
-    from atelier.diffusion.exported import folders
+    from atelier.diffusion.exported import PipelineRecord
 
     found = []
     for path in sorted(repository.glob("*/[0-9]*/model.onnx")):
@@ -116,11 +116,12 @@ def damaged_exports(repository: Path) -> list[str]:
         except (DecodeError, ValueError) as error:
             found.append(f"{path} does not parse as ONNX ({error}); export it again")
     for record in sorted(repository.glob("*/[0-9]*/export.json")):
-        spec = json.loads(record.read_text())
-        if "pipeline" not in spec:
+        if "pipeline" not in json.loads(record.read_text()):
             continue
-        found += [f"{record.parent / name} is missing" for name in folders(spec) if not (record.parent / name).is_dir()]
-        found += [f"{repository / name} is missing (named by {record})" for name in spec["networks"]
+        spec = PipelineRecord.read(record.parent)
+        found += [f"{record.parent / name} is missing" for name in spec.folders()
+                  if not (record.parent / name).is_dir()]
+        found += [f"{repository / name} is missing (named by {record})" for name in spec.networks
                   if not (repository / name / "config.pbtxt").exists()]
     return found
 

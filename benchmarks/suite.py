@@ -31,12 +31,13 @@ from tritonclient.utils import InferenceServerException
 
 from atelier.catalog_store import CatalogStore
 from atelier.config import AtelierError
+from atelier.families import SERVED
 from atelier.plots import saved_figure
 from atelier.processes import visible_gpus
 from atelier.triton_client import TritonClient
 from benchmarks import ingest_throughput, search_latency, triton_load
 from benchmarks.generation_latency import product_picture
-from benchmarks.triton_load import CONTRACT_MODELS, GenerationSize
+from benchmarks.triton_load import GenerationSize
 
 EMBEDDING_MODELS = ("clip_text", "clip_image")
 PICTURE_SIDE = 256  # the input picture of edit, inpaint and tryon, unless --size
@@ -45,7 +46,7 @@ PICTURE_SIDE = 256  # the input picture of edit, inpaint and tryon, unless --siz
 @dataclass(frozen=True)
 class SuiteConfig:
     name: str = "suite"  # the stem of the files written
-    models: tuple[str, ...] = CONTRACT_MODELS
+    models: tuple[str, ...] = SERVED
     embedding_concurrency: tuple[int, ...] = (1, 4, 16, 64)
     embedding_requests: int = 256  # per concurrency level
     generation_concurrency: tuple[int, ...] = (1, 2, 4, 8)  # 8: the generation models' max_batch_size

@@ -26,7 +26,6 @@ from tqdm import tqdm
 from atelier.config import AtelierError
 from atelier.triton_client import INPUT_TYPES
 
-CONTRACT_MODELS = ("clip_text", "clip_image", "txt2img", "edit", "inpaint", "tryon")
 METRIC_LINE = re.compile(r'^(nv_inference_[a-z_]+)\{([^}]*)\}\s+(\S+)$')
 COUNTERS = ("request_success", "request_failure", "count", "exec_count", "queue_duration_us",
             "compute_input_duration_us", "compute_infer_duration_us", "compute_output_duration_us")

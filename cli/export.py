@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 
 from atelier.config import PROFILES, AtelierError, Settings
+from atelier.families import FAMILIES
 
 
 def run(args: argparse.Namespace, settings: Settings) -> None:
     repository = Path(args.model_repository or settings.model_repository)
-    families = args.only or ["clip", "txt2img", "edit", "inpaint", "tryon"]
+    families = args.only or [name for name, family in FAMILIES.items() if family.default]
     from export.tensorrt import build_engines, restore_onnx_configs
 
     restored = restore_onnx_configs(repository, families)  # a fresh ONNX export makes old engines stale
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
         record = export_warping_model(repository, args.warping_checkpoint)
         print(f"exported tryon_warp ({record['size'][0]}x{record['size'][1]}); ONNX Runtime vs PyTorch max abs diff "
               f"{record['onnx_vs_torch_max_abs']:.1e}; tryon now pre-warps garments with it", file=sys.stderr)
-    pipelines = tuple(f for f in families if f not in ("clip", "parser", "warping"))
+    pipelines = tuple(name for name in families if FAMILIES[name].is_pipeline)
     if pipelines:
         from export.diffusion import export_pipelines
 
@@ -53,8 +54,8 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
         records = export_pipelines(repository, args.profile, pipelines, sources, args.lora, args.lora_scale,
                                    args.tryon_attention)
         for kind, record in records.items():
-            worst = max(record["onnx_vs_torch_max_abs"].values())
-            print(f"exported {kind} ({', '.join(record['networks'])}); ONNX Runtime vs PyTorch max abs diff "
+            worst = max(record.onnx_vs_torch_max_abs.values())
+            print(f"exported {kind} ({', '.join(record.networks)}); ONNX Runtime vs PyTorch max abs diff "
                   f"{worst:.1e}", file=sys.stderr)
     if args.trt:
         build_engines(repository, families)
@@ -66,7 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--profile", choices=PROFILES, help="tiny or full (default: $ATELIER_PROFILE or tiny)")
     p.add_argument("--model-name", help="open_clip model name or hf-hub id (default: the profile's)")
     p.add_argument("--checkpoint", help="CLIP weights to load (from `atelier train`)")
-    p.add_argument("--only", nargs="+", choices=["clip", "txt2img", "edit", "inpaint", "tryon", "parser", "warping"],
+    p.add_argument("--only", nargs="+", choices=list(FAMILIES),
                    help="export only these model families (default: all but the optional try-on parser and warping)")
     p.add_argument("--txt2img-source", help="SDXL checkpoint, hub id or folder (full default: SDXL base 1.0)")
     p.add_argument("--edit-source", help="instruct-pix2pix checkpoint (full default: timbrooks/instruct-pix2pix)")

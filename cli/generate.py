@@ -9,6 +9,7 @@ from pathlib import Path
 
 from atelier.config import AtelierError, Settings
 from atelier.diffusion.inputs import GARMENT_TYPES
+from atelier.families import FAMILIES
 from cli.common import print_hits, read_file
 
 
@@ -22,7 +23,7 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
     from atelier.search import CatalogSearch, Query
     from atelier.triton_client import TritonClient
 
-    model = {"generate": "txt2img", "edit": "edit", "inpaint": "inpaint", "tryon": "tryon"}[args.command]
+    model = next(name for name, family in FAMILIES.items() if family.command == args.command)
     values = {name: getattr(args, name, None) for name in (
         "prompt", "negative_prompt", "instruction", "seed", "steps", "guidance_scale", "image_guidance_scale",
         "width", "height", "strength", "garment_type")}

@@ -26,6 +26,7 @@ from atelier import processes
 from atelier.catalog_store import CatalogStore
 from atelier.config import AtelierError, Settings
 from atelier.diffusion.exported import served_record
+from atelier.families import FAMILIES, PIPELINES
 from atelier.model_repository import missing_exports
 from atelier.ports import port_in_use
 from atelier.trend_store import TrendStore
@@ -90,16 +91,16 @@ def ensure_generation_models(settings: Settings) -> None:
     """Each tiny generation model exported with the weights trained on the demo catalog where their training has
     finished (settings.generators_dir), with random weights where it has not (the background training serves
     them later: serve_trained)."""
-    from export.diffusion import PREFIXES, export_is_current, export_pipelines
+    from export.diffusion import export_is_current, export_pipelines
     from training.train_generators import trained_folders
 
     repository, trained = settings.model_repository, trained_folders(settings.generators_dir)
     missing = missing_exports(repository)
-    for kind, prefix in PREFIXES.items():
+    for kind in PIPELINES:
         source = str(trained[kind]) if kind in trained else None
         record = served_record(repository, kind)
-        if not record or record["build"]["source"] != source or any(
-                name == kind or name.startswith(f"{prefix}_") for name in missing) or (
+        if not record or record.build.source != source or any(
+                name in FAMILIES[kind].served + FAMILIES[kind].networks for name in missing) or (
                 source and not export_is_current(repository, kind)):  # trained again since its export
             say(f"exporting the tiny {kind} model ({'trained on the demo catalog' if source else 'random weights'})")
             export_pipelines(repository, "tiny", (kind,), {kind: source} if source else None)
@@ -111,7 +112,7 @@ def serve_trained(kind: str, folder: Path, settings: Settings) -> None:
 
     record = export_pipelines(settings.model_repository, "tiny", (kind,), {kind: str(folder)})[kind]
     key, _ = admin_key(settings)
-    load_models(settings.triton_url, [*record["networks"], kind], key)
+    load_models(settings.triton_url, [*record.networks, kind], key)
     say(f"{kind} now serves the weights trained on the demo catalog")
 
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from atelier.config import AtelierError, Settings
+from atelier.families import MODEL_PROFILES
 from cli.common import catalog_or_demo, parse_size
 
 
@@ -87,10 +88,10 @@ def _train_lora(args: argparse.Namespace, settings: Settings) -> None:
 
     catalog = catalog_or_demo(args.catalog, settings)
     out = Path(args.out) if args.out else settings.home / "models" / f"lora-{catalog.parent.name}"
-    tiny = settings.profile == "tiny"
-    overrides = {"steps": args.steps or (20 if tiny else 1000), "seed": args.seed or 0,
-                 "resolution": args.resolution or (64 if tiny else 1024), "rank": args.rank,
-                 "validation_inference_steps": 2 if tiny else 20}
+    profile = MODEL_PROFILES[settings.profile]
+    overrides = {"steps": args.steps or profile.lora_steps, "seed": args.seed or 0,
+                 "resolution": args.resolution or profile.lora_resolution, "rank": args.rank,
+                 "validation_inference_steps": profile.lora_validation_steps}
     run = train_lora(_lora_sources(args, settings, catalog), out, LoraTrainConfig(**overrides),
                      profile=settings.profile, resume=not args.no_resume)
     print(run.lora_path)

@@ -13,6 +13,7 @@ import streamlit as st
 from atelier.catalog_store import Hit
 from atelier.config import AtelierError
 from atelier.diffusion.exported import NO_RECORD
+from atelier.families import FAMILIES
 from atelier.labels import TRUSTED_ACCURACY
 from atelier.profiles import NO_LEAN, Lean, explain, load_profile_with_taste, profile_names
 from atelier.search import Query
@@ -165,10 +166,6 @@ def shopper_lean() -> Lean:
     return Lean(profile, weight)
 
 
-MODEL_NAMES = {"txt2img": "Text-to-image", "edit": "Instruction editing", "inpaint": "Inpainting",
-               "tryon": "Try-on"}
-
-
 def weights_notice(*kinds: str) -> dict[str, str]:
     """One warning above the page naming those of `kinds` whose networks have random weights (their images are
     noise, not designs); returns each kind's weights in words, for the captions under its images."""
@@ -177,7 +174,7 @@ def weights_notice(*kinds: str) -> dict[str, str]:
         weights = services.generation_weights(kind)
         described[kind] = weights.text if weights else NO_RECORD
         if weights is not None and not weights.learned:
-            random.append(f"{MODEL_NAMES[kind]}: {weights.text}")
+            random.append(f"{FAMILIES[kind].title}: {weights.text}")
     training = services.generator_training()
     if random:
         remedy = ("they are being trained now (below), and each is served as soon as it is trained" if training else

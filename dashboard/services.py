@@ -99,7 +99,8 @@ def generator_training() -> TrainingProgress | None:
 def generation_defaults(kind: str) -> dict[str, Any]:
     """What the served generation model `kind` uses where a request leaves a setting out: steps, guidance, and
     for txt2img the side its UNet draws (128 for the tiny ones trained here, with their own guidance)."""
-    return served_record(settings().model_repository, kind).get("defaults", {})
+    record = served_record(settings().model_repository, kind)
+    return record.defaults if record else {}
 
 
 def generation_weights(kind: str) -> Weights | None:

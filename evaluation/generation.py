@@ -37,6 +37,7 @@ from diffusers import DiffusionPipeline
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
+from atelier.diffusion.exported import Build
 from atelier.diffusion.pipelines import PIPELINES
 from atelier.labels import ZeroShotLabeler
 from atelier.model_repository import configured_scheduler
@@ -98,8 +99,7 @@ def runnable(kind: str, pipe: DiffusionPipeline, repository: Path, folder: Path)
     """`kind`'s pipeline (atelier/diffusion/pipelines.py) over `pipe`'s PyTorch networks, its scheduler the one
     `repository`'s config.pbtxt names, its defaults those export would serve it with."""
     version_dir = folder / kind
-    build = {"profile": "tiny", "source": pipe.name_or_path or None, "lora": None, "lora_scale": 1.0}
-    write_assets(kind, pipe, version_dir, build, parity={})
+    write_assets(kind, pipe, version_dir, Build("tiny", pipe.name_or_path or None), parity={})
     return PIPELINES[kind](version_dir, TorchNetworks(kind, pipe), configured_scheduler(Path(repository) / kind))
 
 

@@ -18,7 +18,6 @@ import hashlib
 import json
 import warnings
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -27,24 +26,12 @@ from diffusers import DiffusionPipeline
 from torch import nn
 
 from atelier.config import AtelierError
+from atelier.diffusion.exported import Build, PipelineRecord, Vae
+from atelier.families import FAMILIES, MODEL_PROFILES, PIPELINES
 from models.diffusion import SAMPLING_FILE, load_diffusers_pipeline
 
 ONNX_OPSET = 17
 PARITY_TOLERANCE = 1e-3  # max abs difference ONNX Runtime vs PyTorch, fp32
-PREFIXES = {"txt2img": "sdxl", "edit": "pix2pix", "inpaint": "inpaint", "tryon": "tryon"}
-# Per profile: what a request gets when it leaves a parameter out. A UNet built for another size (the tiny
-# generators trained on the demo catalog's 128-pixel pictures) sets txt2img's width and height (see _native_size).
-DEFAULTS = {
-    "tiny": {"txt2img": {"steps": 20, "guidance_scale": 5.0, "width": 256, "height": 256},
-             "edit": {"steps": 20, "guidance_scale": 7.5, "image_guidance_scale": 1.5},
-             "inpaint": {"steps": 20, "guidance_scale": 7.5, "strength": 1.0},
-             "tryon": {"steps": 20, "guidance_scale": 2.5}},
-    "full": {"txt2img": {"steps": 30, "guidance_scale": 5.0, "width": 1024, "height": 1024},
-             "edit": {"steps": 20, "guidance_scale": 7.5, "image_guidance_scale": 1.5},
-             "inpaint": {"steps": 30, "guidance_scale": 7.5, "strength": 1.0},
-             "tryon": {"steps": 50, "guidance_scale": 2.5}},  # CatVTON's defaults
-}
-MAX_SIDE = {"tiny": 512, "full": 1536}
 
 
 class TextEncoder(nn.Module):
@@ -91,7 +78,7 @@ class VaeDecoder(nn.Module):
 def _networks(kind: str, pipe: DiffusionPipeline, size: int = 64) -> dict[str, tuple]:
     """name -> (module, example inputs, input names, output names, dynamic axes)."""
     gen = torch.Generator().manual_seed(0)
-    prefix, latent = PREFIXES[kind], size // pipe.vae_scale_factor
+    prefix, latent = FAMILIES[kind].prefix, size // pipe.vae_scale_factor
     context = 77  # CLIP's
     text_axes = {"input_ids": {0: "batch"}, "hidden_states": {0: "batch"}, "text_embeds": {0: "batch"}}
     image_axes = {0: "batch", 2: "height", 3: "width"}
@@ -188,8 +175,8 @@ def weights_sha256(pipe: DiffusionPipeline) -> str:
     return digest.hexdigest()
 
 
-def export_pipeline(kind: str, pipe: DiffusionPipeline, repository: Path, build: dict[str, Any]) -> dict[str, Any]:
-    """Write `kind`'s networks and Python-model assets into `repository`; returns export.json's content."""
+def export_pipeline(kind: str, pipe: DiffusionPipeline, repository: Path, build: Build) -> PipelineRecord:
+    """Write `kind`'s networks and Python-model assets into `repository`; returns its export record."""
     parity = {}
     for name, (module, inputs, input_names, output_names, axes) in _networks(kind, pipe).items():
         module.eval()
@@ -215,8 +202,8 @@ def checkpoint_sampling(source: str | None) -> dict[str, float]:
     return json.loads(path.read_text()) if path is not None and path.is_file() else {}
 
 
-def write_assets(kind: str, pipe: DiffusionPipeline, version_dir: Path, build: dict[str, Any],
-                 parity: dict[str, float]) -> dict[str, Any]:
+def write_assets(kind: str, pipe: DiffusionPipeline, version_dir: Path, build: Build,
+                 parity: dict[str, float]) -> PipelineRecord:
     """What the Python model reads beside its networks: tokenizers, scheduler config and export.json (returned)."""
     version_dir.mkdir(parents=True, exist_ok=True)
     if kind != "tryon":
@@ -224,31 +211,29 @@ def write_assets(kind: str, pipe: DiffusionPipeline, version_dir: Path, build: d
     if kind == "txt2img":
         pipe.tokenizer_2.save_pretrained(version_dir / "tokenizer_2")
     pipe.scheduler.save_config(version_dir / "scheduler")
-    profile = build["profile"]
-    record = {
-        "pipeline": kind,
-        "build": build,
-        "weights_sha256": weights_sha256(pipe),
-        "networks": sorted(_networks(kind, pipe)),
-        "prefix": PREFIXES[kind],
-        "vae": {"scale_factor": pipe.vae_scale_factor, "scaling_factor": pipe.vae.config.scaling_factor,
-                "latent_channels": pipe.vae.config.latent_channels},
-        "force_zeros_for_empty_prompt": bool(getattr(pipe.config, "force_zeros_for_empty_prompt", False)),
-        "defaults": DEFAULTS[profile][kind] | _native_size(kind, pipe) | checkpoint_sampling(build.get("source")),
-        "max_side": MAX_SIDE[profile],
-        "onnx_vs_torch_max_abs": parity,
-    }
-    (version_dir / "export.json").write_text(json.dumps(record, indent=2))
+    profile = MODEL_PROFILES[build.profile]
+    record = PipelineRecord(
+        pipeline=kind,
+        build=build,
+        weights_sha256=weights_sha256(pipe),
+        networks=sorted(_networks(kind, pipe)),
+        prefix=FAMILIES[kind].prefix,
+        vae=Vae(pipe.vae_scale_factor, pipe.vae.config.scaling_factor, pipe.vae.config.latent_channels),
+        force_zeros_for_empty_prompt=bool(getattr(pipe.config, "force_zeros_for_empty_prompt", False)),
+        defaults=profile.defaults[kind] | _native_size(kind, pipe) | checkpoint_sampling(build.source),
+        max_side=profile.max_side,
+        onnx_vs_torch_max_abs=parity,
+    )
+    record.write(version_dir)
     return record
 
 
 def load_exported_pipeline(repository: Path, kind: str) -> DiffusionPipeline:
     """The PyTorch pipeline that the repository's `kind` model was exported from."""
-    record = json.loads((repository / kind / "1" / "export.json").read_text())
-    build = record["build"]
-    pipe = load_diffusers_pipeline(kind, build["profile"], build["source"], build["lora"], build["lora_scale"],
-                                   build.get("attention"))
-    if weights_sha256(pipe) != record["weights_sha256"]:
+    record = PipelineRecord.read(repository / kind / "1")
+    build = record.build
+    pipe = load_diffusers_pipeline(kind, build.profile, build.source, build.lora, build.lora_scale, build.attention)
+    if weights_sha256(pipe) != record.weights_sha256:
         raise AtelierError(f"rebuilding {build} no longer gives the exported {kind} weights; run `atelier export`")
     return pipe
 
@@ -256,17 +241,17 @@ def load_exported_pipeline(repository: Path, kind: str) -> DiffusionPipeline:
 def export_is_current(repository: Path, kind: str) -> bool:
     """Whether the repository's `kind` still serves what its source holds: the same weights (a folder trained
     again has others) and the folder's sampling settings as its defaults."""
-    record = json.loads((repository / kind / "1" / "export.json").read_text())
+    record = PipelineRecord.read(repository / kind / "1")
     try:
         load_exported_pipeline(repository, kind)
     except AtelierError:
         return False
-    return record["defaults"] == record["defaults"] | checkpoint_sampling(record["build"]["source"])
+    return record.defaults == record.defaults | checkpoint_sampling(record.build.source)
 
 
-def export_pipelines(repository: Path, profile: str, kinds: tuple[str, ...] = tuple(PREFIXES),
+def export_pipelines(repository: Path, profile: str, kinds: tuple[str, ...] = PIPELINES,
                      sources: dict[str, str] | None = None, lora: str | None = None,
-                     lora_scale: float = 1.0, attention: str | None = None) -> dict[str, dict[str, Any]]:
+                     lora_scale: float = 1.0, attention: str | None = None) -> dict[str, PipelineRecord]:
     """Build and export each pipeline in `kinds`; returns {kind: export record}. Shows progress."""
     from tqdm import tqdm
 
@@ -277,7 +262,6 @@ def export_pipelines(repository: Path, profile: str, kinds: tuple[str, ...] = tu
         kind_lora = lora if kind == "txt2img" else None
         kind_attention = attention if kind == "tryon" else None
         pipe = load_diffusers_pipeline(kind, profile, source, kind_lora, lora_scale, kind_attention)
-        build = {"profile": profile, "source": source, "lora": kind_lora, "lora_scale": lora_scale,
-                 "attention": kind_attention}
+        build = Build(profile, source, kind_lora, lora_scale, kind_attention)
         records[kind] = export_pipeline(kind, pipe, repository, build)
     return records

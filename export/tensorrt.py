@@ -25,20 +25,15 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from tritonclient.grpc import model_config_pb2
 
+from atelier.diffusion.exported import PipelineRecord, served_record
 from atelier.diffusion.inputs import MIN_SIDE
+from atelier.families import FAMILIES, MODEL_PROFILES, PIPELINES
 from atelier.model_repository import read_config, read_config_text
 from atelier.processes import visible_gpus
 
-PIPELINE_PREFIXES = {"txt2img": "sdxl", "edit": "pix2pix", "inpaint": "inpaint", "tryon": "tryon"}  # export.diffusion
-PIPELINE_ROLES = ("text_encoder", "text_encoder_2", "unet", "vae_encoder", "vae_decoder")
-CLIP_NETWORKS = ("clip_image_encoder", "clip_text_encoder")
-# Rows the UNet sees per request row with guidance on (atelier/diffusion/pipelines.py): txt2img, inpaint and
-# tryon run [unconditional, conditional]; edit runs [text, image only, unconditional]. Off, it sees the rows.
-GUIDANCE_BATCH = {"txt2img": 2, "edit": 3, "inpaint": 2, "tryon": 2}
 # An input image is fitted within max_side with sides rounded down to multiples of 8, never below 8
 # (atelier.images.fit_within): a long, thin photo can have an 8-pixel side.
 SMALLEST_FITTED_SIDE = 8
@@ -63,32 +58,27 @@ Shapes = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]  # min, opt, m
 
 
 def family_networks(repository: Path, family: str) -> list[str]:
-    """The ONNX networks that exporting `family` (clip, txt2img, edit, inpaint, tryon) writes."""
-    if family == "clip":
-        return list(CLIP_NETWORKS)
-    if family not in PIPELINE_PREFIXES:
-        return []
-    names = [f"{PIPELINE_PREFIXES[family]}_{role}" for role in PIPELINE_ROLES]
-    return [name for name in names if (Path(repository) / name / "config.pbtxt").exists()]
+    """The ONNX networks of `family` (clip, txt2img, edit, inpaint, tryon) that --trt builds engines of and the
+    repository holds."""
+    networks = FAMILIES[family].networks if FAMILIES[family].engines else ()
+    return [name for name in networks if (Path(repository) / name / "config.pbtxt").exists()]
 
 
-def pipeline_ranges(kind: str, rows: int, spec: dict[str, Any]) -> dict[str, dict[str, Range]]:
+def pipeline_ranges(kind: str, rows: int, spec: PipelineRecord) -> dict[str, dict[str, Range]]:
     """network -> {dynamic dimension (batch, height, width): Range} for a pipeline's networks.
 
     `rows` is the Python model's max_batch_size: the most rows it denoises together. `spec` is its
-    export.json (defaults, max_side, vae.scale_factor, build.profile). The optimum is one request with
+    export record (defaults, max_side, vae.scale_factor, build.profile). The optimum is one request with
     guidance at the profile's default size (txt2img's for the pipelines that take an image: the
     dashboard edits the generated images).
     """
-    from export.diffusion import DEFAULTS
-
-    factor, max_side = spec["vae"]["scale_factor"], spec["max_side"]
-    default = spec["defaults"].get("width") or DEFAULTS[spec["build"]["profile"]]["txt2img"]["width"]
+    factor, max_side = spec.vae.scale_factor, spec.max_side
+    default = spec.defaults.get("width") or MODEL_PROFILES[spec.build.profile].defaults["txt2img"]["width"]
     smallest = MIN_SIDE if kind == "txt2img" else SMALLEST_FITTED_SIDE
     pixels = Range(smallest, min(default, max_side), max_side)
     latents = Range(pixels.min // factor, pixels.opt // factor, pixels.max // factor)
     one_batch = {"batch": Range(1, 1, rows)}
-    guided = GUIDANCE_BATCH[kind]
+    guided = FAMILIES[kind].guidance_rows
     # Try-on stacks the person's latents over the garment's: the UNet sees twice the height.
     stacked = Range(2 * latents.min, 2 * latents.opt, 2 * latents.max) if kind == "tryon" else latents
     roles = {
@@ -98,21 +88,21 @@ def pipeline_ranges(kind: str, rows: int, spec: dict[str, Any]) -> dict[str, dic
         "vae_encoder": {**one_batch, "height": pixels, "width": pixels},
         "vae_decoder": {**one_batch, "height": latents, "width": latents},
     }
-    return {f"{PIPELINE_PREFIXES[kind]}_{role}": ranges for role, ranges in roles.items()}
+    return {f"{FAMILIES[kind].prefix}_{role}": ranges for role, ranges in roles.items()}
 
 
 def repository_ranges(repository: Path) -> dict[str, dict[str, Range]]:
     """Ranges for every network of the repository whose family is exported (CLIP, the pipelines)."""
     repository = Path(repository)
     ranges = {}
-    for name in CLIP_NETWORKS:  # dynamically batched by Triton: a search sends one, ingest up to max_batch_size
+    # CLIP's networks are dynamically batched by Triton: a search sends one, ingest up to max_batch_size.
+    for name in FAMILIES["clip"].networks:
         if (repository / name / "config.pbtxt").exists():
             ranges[name] = {"batch": Range(1, 1, read_config(repository / name / "config.pbtxt").max_batch_size)}
-    for kind in PIPELINE_PREFIXES:
-        record = repository / kind / "1" / "export.json"
-        if record.exists():
+    for kind in PIPELINES:
+        if (record := served_record(repository, kind)) is not None:
             rows = read_config(repository / kind / "config.pbtxt").max_batch_size
-            networks = pipeline_ranges(kind, rows, json.loads(record.read_text()))
+            networks = pipeline_ranges(kind, rows, record)
             ranges.update({name: r for name, r in networks.items() if (repository / name / "config.pbtxt").exists()})
     return ranges
 

@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 from atelier.config import AtelierError
+from atelier.families import MODEL_PROFILES
 
 CONFIG_DIR = Path(__file__).parent / "configs"
-MODEL_NAMES = {"tiny": "atelier-tiny-clip", "full": "hf-hub:Marqo/marqo-fashionSigLIP"}
 TINY_SEED = 0
 
 
@@ -66,7 +66,7 @@ def _model_config(name: str) -> dict[str, Any]:
 def load_clip(profile: str, model_name: str | None = None, checkpoint: Path | None = None) -> ClipBundle:
     """tiny: our small config, seeded random init (or a checkpoint of ours); full: published weights."""
     open_clip.add_model_config(CONFIG_DIR)
-    name = model_name or MODEL_NAMES[profile]
+    name = model_name or MODEL_PROFILES[profile].clip_model
     if profile == "tiny":
         torch.manual_seed(TINY_SEED)
         logging.disable(logging.WARNING)  # open_clip's "initialized randomly": intended, and a checkpoint may follow

@@ -29,8 +29,8 @@ from diffusers.models.attention_processor import Attention
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
 from atelier.config import AtelierError
+from atelier.families import PIPELINES
 
-PIPELINES = ("txt2img", "edit", "inpaint", "tryon")
 FULL_SOURCES = {
     "txt2img": "stabilityai/stable-diffusion-xl-base-1.0",
     "edit": "timbrooks/instruct-pix2pix",

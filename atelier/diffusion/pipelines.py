@@ -34,7 +34,8 @@ from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 from transformers import CLIPTokenizer
 
-from atelier.diffusion import exported, inputs
+from atelier.diffusion import inputs
+from atelier.diffusion.exported import PipelineRecord
 from atelier.diffusion.networks import Networks
 from atelier.diffusion.parsing import load_human_parser_if_exported
 from atelier.images import paste_back
@@ -68,22 +69,22 @@ class Pipeline:
     eta = 0.0  # DDIM's noise at each step (diffusers' default); schedulers without the parameter ignore it
 
     def __init__(self, version_dir: Path, networks: Networks, scheduler: str) -> None:
-        self.spec = json.loads((Path(version_dir) / "export.json").read_text())
+        self.spec = PipelineRecord.read(version_dir)
         self.networks = networks
-        has_text = "tokenizer" in exported.folders(self.spec)  # try-on has no text encoder
+        has_text = "tokenizer" in self.spec.folders()  # try-on has no text encoder
         self.tokenizer = CLIPTokenizer.from_pretrained(exported_folder(version_dir, "tokenizer")) if has_text else None
         self.scheduler_name = scheduler
         if self.scheduler_name not in SCHEDULERS:
             raise ValueError(f"unknown scheduler {self.scheduler_name!r}; one of {', '.join(SCHEDULERS)}")
         self.scheduler_config = SCHEDULERS[self.scheduler_name].load_config(exported_folder(version_dir, "scheduler"))
-        vae = self.spec["vae"]
-        self.vae_scale_factor, self.scaling_factor = vae["scale_factor"], vae["scaling_factor"]
-        self.latent_channels = vae["latent_channels"]
+        vae = self.spec.vae
+        self.vae_scale_factor, self.scaling_factor, self.latent_channels = (vae.scale_factor, vae.scaling_factor,
+                                                                            vae.latent_channels)
         self.image_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor)
-        self.defaults, self.max_side = self.spec["defaults"], self.spec["max_side"]
+        self.defaults, self.max_side = self.spec.defaults, self.spec.max_side
 
     def network(self, role: str) -> str:
-        return f"{self.spec['prefix']}_{role}"
+        return self.spec.network(role)
 
     def new_scheduler(self):
         return SCHEDULERS[self.scheduler_name].from_config(self.scheduler_config)
@@ -159,7 +160,7 @@ class Text2Image(Pipeline):
 
     def negative_embeddings(self, batch: list[inputs.Txt2ImgRequest], embeds, pooled):
         """Zeros for requests without a negative prompt (SDXL's force_zeros_for_empty_prompt)."""
-        zeros = self.spec["force_zeros_for_empty_prompt"]
+        zeros = self.spec.force_zeros_for_empty_prompt
         negative, negative_pooled = torch.zeros_like(embeds), torch.zeros_like(pooled)
         to_encode = [i for i, r in enumerate(batch) if r.negative_prompt is not None or not zeros]
         if to_encode:
@@ -425,5 +426,5 @@ def load_pipeline(version_dir: Path, networks: Networks, scheduler: str | None =
 
     Its scheduler is the one the model's config.pbtxt names, unless `scheduler` overrides it.
     """
-    kind = json.loads((Path(version_dir) / "export.json").read_text())["pipeline"]
+    kind = PipelineRecord.read(version_dir).pipeline
     return PIPELINES[kind](version_dir, networks, scheduler or configured_scheduler(Path(version_dir).parent))

@@ -8,11 +8,10 @@ import time
 import streamlit as st
 
 from atelier.config import AtelierError
+from atelier.families import MODEL_PROFILES
 from atelier.images import png_bytes
 from dashboard import services
 from dashboard.components import closest_products, literal, product_grid, weights_notice, with_progress
-
-SIZES = {"tiny": [256, 384, 512], "full": [768, 1024, 1280]}
 
 
 def add_look(model: str, label: str, values: dict) -> None:
@@ -35,7 +34,8 @@ def seed_input(key: str) -> int | None:
 def generate_form() -> None:
     defaults = services.generation_defaults("txt2img")
     native = defaults.get("width")  # what the served txt2img was trained at, offered first
-    sizes = sorted({native, *SIZES[services.settings().profile]}) if native else SIZES[services.settings().profile]
+    offered = MODEL_PROFILES[services.settings().profile].image_sides
+    sizes = sorted({native, *offered}) if native else list(offered)
     first = sizes.index(native) if native else 0
     with st.form("generate"):
         prompt = st.text_area("Prompt", placeholder="a breezy linen outfit for a beach wedding", key="prompt")

@@ -7,8 +7,9 @@ import streamlit as st
 
 from atelier.config import AtelierError
 from atelier.diffusion.exported import NO_RECORD
+from atelier.families import PIPELINES
 from dashboard import services
-from dashboard.components import MODEL_NAMES, literal, training_status
+from dashboard.components import literal, training_status
 
 st.title("System")
 settings = services.settings()
@@ -23,7 +24,7 @@ with triton_column:
         st.metric("Models ready", f"{ready} / {len(models)}")
         st.dataframe(pd.DataFrame(models), hide_index=True, width="stretch")
         st.markdown("**Weights of the generation models**")
-        weights = {kind: services.generation_weights(kind) for kind in MODEL_NAMES}
+        weights = {kind: services.generation_weights(kind) for kind in PIPELINES}
         st.dataframe(pd.DataFrame([{"model": kind, "weights": w.text if w else NO_RECORD,
                                     "learned": "yes" if w and w.learned else "no: its images are noise"}
                                    for kind, w in weights.items()]), hide_index=True, width="stretch")

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from atelier.families import SERVED
 from benchmarks.suite import QUICK
-from benchmarks.triton_load import CONTRACT_MODELS
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,7 @@ def test_quick_suite_writes_json_png_and_markdown(quick_run) -> None:
     with Image.open(out / "suite_quick.png") as chart:
         assert chart.format == "PNG" and chart.width > 800
     markdown = (out / "suite_quick.md").read_text()
-    for model in CONTRACT_MODELS:
+    for model in SERVED:
         assert f"| {model} | 1 |" in markdown
     assert f"| {QUICK.search_sizes[0]:,} |" in markdown and "![suite](suite_quick.png)" in markdown
     assert report["triton"]["version"] and report["models_not_ready"] == []
@@ -42,7 +42,7 @@ def test_quick_suite_writes_json_png_and_markdown(quick_run) -> None:
 
 def test_every_model_is_swept_and_triton_counted_every_request(quick_run) -> None:
     report = json.loads((quick_run[1] / "suite_quick.json").read_text())
-    assert [entry["model"] for entry in report["models"]] == list(CONTRACT_MODELS)
+    assert [entry["model"] for entry in report["models"]] == list(SERVED)
     for entry in report["models"]:
         embedding = entry["model"].startswith("clip_")
         expected = QUICK.embedding_concurrency if embedding else QUICK.generation_concurrency

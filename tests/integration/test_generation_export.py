@@ -9,6 +9,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from atelier.diffusion.exported import Build
 from export.diffusion import export_pipeline, load_exported_pipeline
 from models.diffusion import load_diffusers_pipeline
 
@@ -45,10 +46,10 @@ def test_a_lora_is_fused_into_the_exported_sdxl_unet(tmp_path: Path) -> None:
     plain = load_diffusers_pipeline("txt2img", "tiny")
     fused = load_diffusers_pipeline("txt2img", "tiny", lora_scale=0.8,
                                     lora=str(tmp_path / "lora" / "pytorch_lora_weights.safetensors"))
-    build = {"profile": "tiny", "source": None, "lora": str(tmp_path / "lora"), "lora_scale": 0.8}
-    to_export = load_diffusers_pipeline("txt2img", "tiny", lora=build["lora"], lora_scale=0.8)
+    build = Build("tiny", None, str(tmp_path / "lora"), 0.8)
+    to_export = load_diffusers_pipeline("txt2img", "tiny", lora=build.lora, lora_scale=0.8)
     record = export_pipeline("txt2img", to_export, tmp_path / "repo", build)
-    assert max(record["onnx_vs_torch_max_abs"].values()) < 1e-3
+    assert max(record.onnx_vs_torch_max_abs.values()) < 1e-3
 
     inputs = unet_inputs(plain)
     session = ort.InferenceSession(str(tmp_path / "repo/sdxl_unet/1/model.onnx"))

@@ -61,7 +61,7 @@ def test_the_exported_tryon_serves_the_trained_weights(straight, tmp_path: Path)
     assert np.abs(onnx - TorchNetworks("tryon", trained)("tryon_unet", sample, ["noise_pred"])[0]).max() < 1e-4
     base = TorchNetworks("tryon", load_diffusers_pipeline("tryon", "tiny"))("tryon_unet", sample, ["noise_pred"])[0]
     assert np.abs(onnx - base).max() > 1e-3
-    assert load_pipeline(repository / "tryon" / "1", OnnxNetworks(repository)).spec["build"]["attention"] == str(
+    assert load_pipeline(repository / "tryon" / "1", OnnxNetworks(repository)).spec.build.attention == str(
         straight.attention)
 
 

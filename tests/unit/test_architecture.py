@@ -6,10 +6,10 @@ from __future__ import annotations
 import ast
 import graphlib
 import subprocess
-import tomllib
 from pathlib import Path
 
 import grimp
+import tomllib
 from importlinter.cli import lint_imports
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,8 +10,10 @@ import pytest
 from diffusers import DDPMScheduler
 
 import training.train_generators as trainer
+from atelier.diffusion.exported import Build
+from atelier.families import MODEL_PROFILES
 from atelier.vocabulary import COLOURS, GARMENTS, PATTERNS
-from export.diffusion import DEFAULTS, weights_sha256, write_assets
+from export.diffusion import weights_sha256, write_assets
 from training.generation_data import HELD_OUT_PAIRS, Look, caption, draw, instruction, looks, one_apart, random_mask
 
 QUICK = trainer.GeneratorTrainConfig(variants=1, vae_steps=3, vae_batch=2, unet_steps=3, txt2img_steps=3, unet_batch=2,
@@ -90,8 +92,8 @@ def test_trained_networks_start_from_pure_noise_and_are_served_with_their_own_gu
     sampler.set_timesteps(20)
     assert int(sampler.timesteps[0]) == 999  # and sampling starts there
 
-    build = {"profile": "tiny", "source": str(tmp_path / "out" / "txt2img"), "lora": None, "lora_scale": 1.0}
-    served = write_assets("txt2img", pipe, tmp_path / "version", build, parity={})["defaults"]
+    build = Build("tiny", str(tmp_path / "out" / "txt2img"))
+    served = write_assets("txt2img", pipe, tmp_path / "version", build, parity={}).defaults
     assert served["guidance_scale"] == trainer.SAMPLING["txt2img"]["guidance_scale"]
-    assert served["guidance_scale"] != DEFAULTS["tiny"]["txt2img"]["guidance_scale"]
-    assert served["steps"] == DEFAULTS["tiny"]["txt2img"]["steps"]
+    assert served["guidance_scale"] != MODEL_PROFILES["tiny"].defaults["txt2img"]["guidance_scale"]
+    assert served["steps"] == MODEL_PROFILES["tiny"].defaults["txt2img"]["steps"]

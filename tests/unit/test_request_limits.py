@@ -45,11 +45,11 @@ def test_load_failures_are_read_from_tritons_log_one_line_each():
 
 
 def test_the_weights_a_generation_model_runs_are_told_from_its_export_record():
-    from atelier.diffusion.exported import weights
+    from atelier.diffusion.exported import Build, weights
 
     def build(**given):
-        return {"build": {"profile": "tiny", "source": None, "lora": None, "lora_scale": 1.0, "attention": None,
-                          **given}}
+        return Build(**{"profile": "tiny", "source": None, "lora": None, "lora_scale": 1.0, "attention": None,
+                        **given})
 
     assert weights(build()) == weights(build()) and not weights(build()).learned
     assert weights(build()).text == "tiny network, random weights"

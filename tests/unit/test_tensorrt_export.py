@@ -11,12 +11,12 @@ import pytest
 from tritonclient.grpc import model_config_pb2
 
 from atelier.config import REPO_ROOT, AtelierError
+from atelier.diffusion.exported import Build, PipelineRecord, Vae
+from atelier.families import FAMILIES, MODEL_PROFILES, PIPELINES
 from atelier.model_repository import read_config, read_config_text, tensorrt_models
 from atelier.triton_server import EmbeddedTriton
 from cli.main import main
-from export.diffusion import DEFAULTS, MAX_SIDE
 from export.tensorrt import (
-    PIPELINE_PREFIXES,
     RECORD,
     Range,
     optimisation_profile,
@@ -32,10 +32,10 @@ UNET_INPUTS = {"sample": ["batch", 4, "height", "width"], "timestep": ["batch"],
                "encoder_hidden_states": ["batch", 77, 64], "text_embeds": ["batch", 32], "time_ids": ["batch", 6]}
 
 
-def spec(kind: str, profile: str) -> dict:
+def spec(kind: str, profile: str) -> PipelineRecord:
     """What export.json records for `kind` (SD and SDXL VAEs scale by 8)."""
-    return {"vae": {"scale_factor": 8}, "max_side": MAX_SIDE[profile], "defaults": DEFAULTS[profile][kind],
-            "build": {"profile": profile}}
+    return PipelineRecord(kind, Build(profile), "", [], FAMILIES[kind].prefix, Vae(8, 0.18215, 4), False,
+                          MODEL_PROFILES[profile].defaults[kind], MODEL_PROFILES[profile].max_side)
 
 
 def ranges(kind: str, profile: str) -> dict[str, dict[str, Range]]:
@@ -44,20 +44,20 @@ def ranges(kind: str, profile: str) -> dict[str, dict[str, Range]]:
 
 
 @pytest.mark.parametrize("profile", ["tiny", "full"])
-@pytest.mark.parametrize("kind", list(PIPELINE_PREFIXES))
+@pytest.mark.parametrize("kind", PIPELINES)
 def test_profiles_cover_what_the_pipelines_send(kind: str, profile: str) -> None:
     rows = read_config(COMMITTED / kind / "config.pbtxt").max_batch_size
     networks = ranges(kind, profile)
     for name, dims in networks.items():
         for dim in dims.values():
             assert 1 <= dim.min <= dim.opt <= dim.max, (name, dims)
-    prefix = PIPELINE_PREFIXES[kind]
+    prefix = FAMILIES[kind].prefix
     unet, decoder, encoder = (networks[f"{prefix}_{role}"] for role in ("unet", "vae_decoder", "vae_encoder"))
     multiplier = {"txt2img": 2, "edit": 3, "inpaint": 2, "tryon": 2}[kind]  # guidance's extra rows
     assert unet["batch"] == Range(1, multiplier, multiplier * rows)
     assert decoder["batch"] == encoder["batch"] == networks[f"{prefix}_text_encoder"]["batch"] == Range(1, 1, rows)
     pixels = encoder["width"]
-    assert pixels.max == MAX_SIDE[profile]
+    assert pixels.max == MODEL_PROFILES[profile].max_side
     assert decoder["width"] == Range(pixels.min // 8, pixels.opt // 8, pixels.max // 8)  # latents: pixels / 8
     assert unet["width"] == decoder["width"]
     stacked = 2 if kind == "tryon" else 1  # try-on stacks person and garment along the height
