@@ -15,7 +15,6 @@ $(VENV)/.installed: requirements.lock pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --no-cache-dir -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
-	$(BIN)/python -c "import sysconfig, pathlib; pathlib.Path(sysconfig.get_paths()['purelib'], 'atelier-torchvision-cpu.pth').write_text('import atelier.torchvision_cpu\\n')"
 	touch $@
 
 # Debian's chromium for the browser tests (Playwright drives it; it downloads no browser of its own).

@@ -6,9 +6,11 @@ fake kernel for `torchvision::nms` and `torchvision::qnms` unconditionally and f
 Declaring those two schemas first lets the pure-Python parts that open_clip uses (transforms,
 models) import; the C++ ops themselves stay unavailable, as they are anyway on this build.
 
-`make install` writes a .pth file that imports this module at interpreter start-up, so the hook
-is in place in every process of the virtual environment, Triton's Python stubs included. It costs
-nothing until something imports torchvision, and does nothing where torchvision's ops load.
+`atelier/__init__.py` imports this module, so the hook is in place in every process that imports the
+library before torchvision (the CLI, the dashboard, the tests, Triton's Python models). It costs nothing
+until something imports torchvision, and does nothing where torchvision's ops load (NGC Triton's image
+installs a matching CPU pair: docker/triton.Dockerfile). No CPU build of torchvision can be installed
+here: PyPI has only CUDA builds, and the CPU index is not reachable.
 """
 
 from __future__ import annotations

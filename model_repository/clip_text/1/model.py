@@ -9,7 +9,6 @@ import json
 import os
 
 import numpy as np
-import open_clip
 import triton_python_backend_utils as pb_utils
 
 from atelier.text_input import request_text
@@ -29,6 +28,8 @@ class TritonPythonModel:
         version_dir = os.path.join(args["model_repository"], args["model_version"])
         with open(os.path.join(version_dir, "export.json")) as f:
             export = json.load(f)
+        import open_clip  # here, after `atelier` (whose import readies torchvision for the CPU torch)
+
         # `atelier export` wrote the model's open_clip_config.json (and HF tokenizer files) here.
         self.tokenizer = open_clip.get_tokenizer(f"local-dir:{version_dir}")
         # The embedding model record, and the zero-shot label accuracy measured for it (if any).
