@@ -64,12 +64,16 @@ def product_card(hit: Hit, scored: bool = True) -> None:
     st.caption(f"score {hit.score:.3f} · {literal(hit.id)}" if scored else literal(hit.id))
 
 
-def product_grid(hits: list[Hit], columns: int = COLUMNS, scored: bool = True) -> None:
-    """Product cards in rows of `columns`; `scored=False` for a listing that answers no search (browsing)."""
+def product_grid(hits: list[Hit], columns: int = COLUMNS, scored: bool = True,
+                 actions: Callable[[Hit], None] | None = None) -> None:
+    """Product cards in rows of `columns`; `scored=False` for a listing that answers no search (browsing);
+    `actions` draws a card's buttons under it."""
     for start in range(0, len(hits), columns):
         for column, hit in zip(st.columns(columns), hits[start : start + columns]):
             with column, st.container(border=True):
                 product_card(hit, scored)
+                if actions is not None:
+                    actions(hit)
 
 
 def label_filters(values: dict[str, list[str]], key: str) -> dict[str, list[str]]:

@@ -1,1 +1,1 @@
-"""Training scripts: CLIP metric learning on a catalog."""
+"""`atelier train`: CLIP metric learning, the tiny generators, SDXL LoRA, try-on warping and attention."""

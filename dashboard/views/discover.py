@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
+from atelier.catalog_store import Hit
 from atelier.config import AtelierError
 from atelier.images import decode_image
 from atelier.profiles import Lean
 from atelier.search import Query
 from dashboard import services
-from dashboard.components import label_filters, literal, product_card, shopper_lean
+from dashboard.components import label_filters, literal, product_grid, shopper_lean
 
-COLUMNS = 5
 FILTERS = ("category", "color", "pattern", "brand")
 WEARABLE = ("tops", "bottoms", "dresses", "outerwear")  # what the Try-On page can dress a person in
 
@@ -56,21 +56,21 @@ def filter_widgets() -> tuple[dict[str, list[str]], float | None, float | None, 
     return {k: v for k, v in equals.items() if v}, min_price, max_price, top_k, lean
 
 
-def show_results(hits: list) -> None:
+def product_actions(hit: Hit) -> None:
+    """Under each result: search by its image, repaint it on the canvas, or try it on."""
+    st.button("Find similar", key=f"similar-{hit.id}", on_click=use_as_query,
+              args=(hit.id, hit.fields["image_uri"]), width="stretch")
+    if st.button("Edit on canvas", key=f"canvas-{hit.id}", width="stretch"):
+        st.session_state.canvas_pick = {"image_uri": hit.fields["image_uri"], "title": hit.fields["title"]}
+        st.switch_page("views/canvas.py")
+    if hit.fields["category"] in WEARABLE and st.button("Try on", key=f"tryon-{hit.id}", width="stretch"):
+        st.session_state.tryon_garment_pick = {key: hit.fields[key] for key in ("image_uri", "title", "category")}
+        st.switch_page("views/tryon.py")
+
+
+def show_results(hits: list[Hit]) -> None:
     st.caption(f"{len(hits)} products")
-    for row_start in range(0, len(hits), COLUMNS):
-        for column, hit in zip(st.columns(COLUMNS), hits[row_start : row_start + COLUMNS]):
-            with column, st.container(border=True):
-                product_card(hit)
-                st.button("Find similar", key=f"similar-{hit.id}", on_click=use_as_query,
-                          args=(hit.id, hit.fields["image_uri"]), width="stretch")
-                if st.button("Edit on canvas", key=f"canvas-{hit.id}", width="stretch"):
-                    st.session_state.canvas_pick = {"image_uri": hit.fields["image_uri"], "title": hit.fields["title"]}
-                    st.switch_page("views/canvas.py")
-                if hit.fields["category"] in WEARABLE and st.button("Try on", key=f"tryon-{hit.id}", width="stretch"):
-                    st.session_state.tryon_garment_pick = {key: hit.fields[key]
-                                                           for key in ("image_uri", "title", "category")}
-                    st.switch_page("views/tryon.py")
+    product_grid(hits, actions=product_actions)
 
 
 st.title("Discover")

@@ -31,7 +31,7 @@ from training.train_generators import GeneratorTrainConfig, load_trained, train_
 pytestmark = pytest.mark.integration
 
 # A few minutes on 2 cores: far from the demo's training, enough to draw what noise cannot.
-BRIEF = GeneratorTrainConfig(variants=1, vae_steps=300, txt2img_steps=300, unet_batch=16)
+BRIEF = GeneratorTrainConfig(variants=1, vae_steps=150, txt2img_steps=200, unet_batch=16)
 REQUEST = {"prompt": "a red striped dress", "seed": 3, "steps": 8, "width": 128, "height": 128}
 
 
