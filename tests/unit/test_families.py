@@ -28,3 +28,9 @@ def test_every_profile_gives_every_pipeline_its_defaults() -> None:
         assert all({"steps", "guidance_scale"} <= set(values) for values in profile.defaults.values())
         assert max(profile.image_sides) <= profile.max_side
     assert SERVED == ("clip_text", "clip_image", "txt2img", "edit", "inpaint", "tryon")
+
+
+def test_every_family_has_its_export() -> None:
+    from export.families import EXPORTERS
+
+    assert set(EXPORTERS) == set(FAMILIES)
