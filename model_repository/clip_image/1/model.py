@@ -3,20 +3,16 @@
 Decoding and preprocessing follow the exported open_clip model's own eval transform, recorded by
 `atelier export` in export.json (resize mode, size, interpolation, mean, std); the pixel operations
 are the ones torchvision applies to PIL images, so results match open_clip's preprocess exactly.
-Each request is validated on its own: a corrupt, huge or non-image upload fails only its request.
+Each request is validated on its own: a corrupt, huge or non-image upload fails only its request
+(atelier/embedding_triton_model.py does the serving).
 """
 
-import json
-import os
-
 import numpy as np
-import triton_python_backend_utils as pb_utils
 from PIL import Image
 
+from atelier.embedding_triton_model import EmbeddingModel
 from atelier.images import check_request_pixels, decode_image
 
-ENCODER = "clip_image_encoder"
-ENCODER_MAX_BATCH = 64
 RESAMPLING = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
 
 
@@ -45,58 +41,15 @@ class Preprocess:
         return (pixels - self.mean) / self.std
 
 
-class TritonPythonModel:
-    def initialize(self, args):
-        version_dir = os.path.join(args["model_repository"], args["model_version"])
-        with open(os.path.join(version_dir, "export.json")) as f:
-            export = json.load(f)
+class TritonPythonModel(EmbeddingModel):
+    input, encoder, encoder_input = "image", "clip_image_encoder", "pixel_values"
+
+    def load(self, version_dir, export):
         self.preprocess = Preprocess(export["preprocess"])
-        self.model_info = json.dumps(export["embedding_model"], sort_keys=True).encode()
 
-    def encode(self, pixels: np.ndarray) -> np.ndarray:
-        chunks = []
-        for start in range(0, len(pixels), ENCODER_MAX_BATCH):
-            request = pb_utils.InferenceRequest(
-                model_name=ENCODER,
-                requested_output_names=["embedding"],
-                inputs=[pb_utils.Tensor("pixel_values", pixels[start : start + ENCODER_MAX_BATCH])],
-            )
-            response = request.exec()
-            if response.has_error():
-                raise RuntimeError(f"{ENCODER} failed: {response.error().message()}")
-            chunks.append(pb_utils.get_output_tensor_by_name(response, "embedding").as_numpy())
-        return np.concatenate(chunks)
+    def read(self, raw):
+        check_request_pixels(raw)
+        return [self.preprocess(decode_image(item)) for item in raw]
 
-    def execute(self, requests):
-        responses = [None] * len(requests)
-        pixels, owners = [], []  # owners[i] = index of the request that sent pixels[i]
-        for index, request in enumerate(requests):
-            tensor = pb_utils.get_input_tensor_by_name(request, "image")
-            try:
-                if tensor is None:
-                    raise ValueError("the request lacks the required input image")
-                raw = tensor.as_numpy().reshape(-1)
-                check_request_pixels(list(raw))
-                decoded = [self.preprocess(decode_image(item)) for item in raw]
-            except ValueError as error:
-                invalid = pb_utils.TritonError(str(error), pb_utils.TritonError.INVALID_ARG)
-                responses[index] = pb_utils.InferenceResponse(error=invalid)
-                continue
-            pixels.extend(decoded)
-            owners.extend([index] * len(decoded))
-        if pixels:
-            try:
-                embeddings = self.encode(np.stack(pixels).astype(np.float32))
-            except Exception as error:  # report to every pending request; the model stays up
-                embeddings, failure = None, str(error)
-            owners = np.asarray(owners)
-            for index in set(owners.tolist()):
-                if embeddings is None:
-                    responses[index] = pb_utils.InferenceResponse(error=pb_utils.TritonError(failure))
-                    continue
-                rows = embeddings[owners == index]
-                info = np.array([[self.model_info]] * len(rows), dtype=np.object_)
-                responses[index] = pb_utils.InferenceResponse(
-                    output_tensors=[pb_utils.Tensor("embedding", rows), pb_utils.Tensor("model_info", info)]
-                )
-        return responses
+    def batch(self, pixels):
+        return np.stack(pixels).astype(np.float32)
