@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 Progress = Callable[[int, int], None]  # (posts done, posts in all)
 
 
-
-
 def import_trend_posts(
     path: Path,
     triton: TritonClient,
