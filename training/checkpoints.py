@@ -17,12 +17,14 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     os.replace(partial, path)
 
 
-def load_checkpoint(path: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
-    """The checkpoint at `path` if one was written with `settings`; None where there is none or it is another run's."""
+def load_checkpoint(path: Path, recorded: dict[str, Any]) -> dict[str, Any] | None:
+    """The checkpoint at `path` if it records `recorded` (each key with that value, at its top level): a run of
+    the same data and settings, to resume. None where there is none, or it is another run's (with a warning:
+    training starts from scratch)."""
     if not path.exists():
         return None
-    state = torch.load(path, weights_only=True)
-    if state.get("settings") != settings:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if any(state.get(key) != value for key, value in recorded.items()):
         warnings.warn(f"{path} is from other data or settings; training from scratch", stacklevel=2)
         return None
     return state

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,7 +39,7 @@ from atelier.config import AtelierError
 from atelier.demo_sketches import outline_sketch
 from atelier.sketch import preprocess_sketch, pseudo_sketch
 from models.clip import load_clip
-from training.checkpoints import save_checkpoint
+from training.checkpoints import load_checkpoint, save_checkpoint
 from training.clip_texts import ATTRIBUTES, FAMILIES, SHAPE_ATTRIBUTES, SKETCH_FAMILIES, attribute_values, descriptions
 
 
@@ -255,17 +254,13 @@ def train_clip(
     torch.manual_seed(config.seed)
 
     epoch = 0
-    if resume and last.exists():
-        state = torch.load(last, map_location="cpu", weights_only=True)
-        if all(state.get(key) == value for key, value in run.items()):
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            generator.set_state(state["rng"]["generator"])
-            torch.set_rng_state(state["rng"]["torch"])
-            epoch = state["epoch"]
-        else:
-            warnings.warn(f"{last} is from another config, profile or catalog; training from scratch", stacklevel=2)
+    if resume and (state := load_checkpoint(last, run)):
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["rng"]["generator"])
+        torch.set_rng_state(state["rng"]["torch"])
+        epoch = state["epoch"]
 
     def checkpoint() -> dict[str, Any]:
         return {**run, "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),

@@ -152,7 +152,7 @@ def _train(name: str, modules: dict[str, torch.nn.Module], loss_at: Callable[[in
     average = [p.detach().clone() for p in parameters]
     optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=0.0)
     path, step, losses = out_dir / f"{name}.pt", 0, []
-    if state := load_checkpoint(path, settings):
+    if state := load_checkpoint(path, {"settings": settings}):
         for key, module in modules.items():
             module.load_state_dict(state["modules"][key])
         optimizer.load_state_dict(state["optimizer"])

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from atelier.config import AtelierError
 from models.diffusion import load_diffusers_pipeline
-from training.checkpoints import save_checkpoint
+from training.checkpoints import load_checkpoint, save_checkpoint
 from training.lora_data import LoraExample, LoraSource, MixtureSampler, load_example
 
 LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
@@ -101,8 +101,10 @@ def train_lora(sources: Sequence[LoraSource], out_dir: Path, config: LoraTrainCo
     optimizer = torch.optim.AdamW(lora.values(), lr=config.lr)
     run, step = LoraRun(), 0
     checkpoint = out_dir / "checkpoint.pt"
-    if resume and checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=False)
+    # What a checkpoint must share with this run to be resumed: everything but the number of steps.
+    settings = {"profile": profile, "source": source,
+                **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items() if k != "steps"}}
+    if resume and (state := load_checkpoint(checkpoint, {"settings": settings})):
         with torch.no_grad():
             for name, parameter in lora.items():
                 parameter.copy_(state["lora"][name])
@@ -136,7 +138,7 @@ def train_lora(sources: Sequence[LoraSource], out_dir: Path, config: LoraTrainCo
             run.validation_images += _validate(pipe, config, step, out_dir / "validation")
         if step % config.checkpoint_every == 0 or step == config.steps:
             save_checkpoint(checkpoint, {
-                "lora": {name: parameter.detach().clone() for name, parameter in lora.items()},
+                "settings": settings, "lora": {name: parameter.detach().clone() for name, parameter in lora.items()},
                 "optimizer": optimizer.state_dict(), "step": step, "losses": run.losses,
                 "validation_images": [str(path) for path in run.validation_images], "rng": torch.get_rng_state()})
     bar.close()

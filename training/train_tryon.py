@@ -12,7 +12,6 @@ goes to `atelier export --only tryon --tryon-attention`.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ from tqdm import tqdm
 
 from atelier.config import AtelierError
 from models.diffusion import load_diffusers_pipeline, self_attention_modules
-from training.checkpoints import save_checkpoint
+from training.checkpoints import load_checkpoint, save_checkpoint
 from training.viton import VitonDataset, VitonPair, inpainting_mask, to_tensor
 
 CONDITION_DROPOUT = 0.1  # CatVTON's: the share of steps that see no garment
@@ -75,15 +74,11 @@ def train_tryon(data_root: Path, out_dir: Path, config: TryOnTrainConfig = TryOn
     # What a checkpoint must share with this run to be resumed: everything but the number of steps.
     settings = {"data": str(Path(data_root).resolve()), "profile": profile, "source": source,
                 **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items() if k != "steps"}}
-    if resume and checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=True)
-        if state.get("settings") == settings:
-            attention.load_state_dict(state["attention"])
-            optimizer.load_state_dict(state["optimizer"])
-            step, run.losses = state["step"], state["losses"]
-            torch.set_rng_state(state["rng"])
-        else:
-            warnings.warn(f"{checkpoint} is from other data or settings; training from scratch", stacklevel=2)
+    if resume and (state := load_checkpoint(checkpoint, {"settings": settings})):
+        attention.load_state_dict(state["attention"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, run.losses = state["step"], state["losses"]
+        torch.set_rng_state(state["rng"])
     data = VitonDataset(data_root, "train", config.size, paired=True)
     per_epoch = len(data) // config.batch_size
     if per_epoch == 0:

@@ -12,7 +12,6 @@ bit on CPU, as one that was never interrupted.
 from __future__ import annotations
 
 import hashlib
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from tqdm import tqdm
 
 from atelier.config import AtelierError
 from models.warping import build_gmm
-from training.checkpoints import save_checkpoint
+from training.checkpoints import load_checkpoint, save_checkpoint
 from training.viton import UPPER_GARMENT, VitonDataset, VitonPair, inpainting_mask, to_tensor
 
 
@@ -67,15 +66,11 @@ def train_warping(
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.5, 0.999))  # CP-VTON's betas
     generator = torch.Generator().manual_seed(seed)  # draws each epoch's order
     step, epoch_start, losses = 0, 0, []
-    if resume and path.exists():
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if all(state.get(key) == value for key, value in run.items()):
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            generator.set_state(state["epoch_rng"])
-            step, epoch_start, losses = state["step"], state["epoch_start"], state["losses"]
-        else:
-            warnings.warn(f"{path} is from other data, config or settings; training from scratch", stacklevel=2)
+    if resume and (state := load_checkpoint(path, run)):
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["epoch_rng"])
+        step, epoch_start, losses = state["step"], state["epoch_start"], state["losses"]
 
     model.train()
     bar = tqdm(total=steps, initial=min(step, steps), desc="warping", unit="step", disable=not progress)
