@@ -6,8 +6,9 @@ models inside Triton do not call it: Triton hands them the config it parsed, as 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from atelier.config import AtelierError
 
@@ -73,3 +74,10 @@ def missing_exports(repository: Path) -> list[str]:
         elif config.backend == "python" and not list(folder.glob("*/export.json")):
             missing.append(name)
     return missing
+
+
+def clip_record(repository: Path) -> dict[str, Any]:
+    """The CLIP export's record (export/clip.py: its build, embedding model and label accuracy); empty where the
+    repository holds no CLIP export."""
+    path = Path(repository) / "clip_text" / "1" / "export.json"
+    return json.loads(path.read_text()) if path.exists() else {}

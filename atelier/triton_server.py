@@ -116,9 +116,10 @@ def damaged_exports(repository: Path) -> list[str]:
         except (DecodeError, ValueError) as error:
             found.append(f"{path} does not parse as ONNX ({error}); export it again")
     for record in sorted(repository.glob("*/[0-9]*/export.json")):
-        if "pipeline" not in json.loads(record.read_text()):
+        data = json.loads(record.read_text())
+        if "pipeline" not in data:
             continue
-        spec = PipelineRecord.read(record.parent)
+        spec = PipelineRecord.from_json(data)
         found += [f"{record.parent / name} is missing" for name in spec.folders()
                   if not (record.parent / name).is_dir()]
         found += [f"{repository / name} is missing (named by {record})" for name in spec.networks

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from atelier.config import AtelierError, Settings
+from atelier.model_repository import clip_record
 from cli.common import catalog_or_demo, parse_size, path_or_none
 
 
@@ -15,8 +16,7 @@ def _served_checkpoint(args: argparse.Namespace, settings: Settings) -> Path | N
     """--checkpoint, else the checkpoint the model repository's CLIP was exported from (the demo's model)."""
     if args.checkpoint:
         return Path(args.checkpoint)
-    record = settings.model_repository / "clip_text/1/export.json"
-    checkpoint = json.loads(record.read_text())["build"]["checkpoint"] if record.exists() else None
+    checkpoint = clip_record(settings.model_repository).get("build", {}).get("checkpoint")
     if checkpoint is None:
         print("the model repository serves no trained CLIP: only the baselines are evaluated "
               "(pass --checkpoint, or run `atelier up` once)", file=sys.stderr)

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -27,7 +26,7 @@ from atelier.catalog_store import CatalogStore
 from atelier.config import AtelierError, Settings
 from atelier.diffusion.exported import served_record
 from atelier.families import FAMILIES, PIPELINES
-from atelier.model_repository import missing_exports
+from atelier.model_repository import clip_record, missing_exports
 from atelier.ports import port_in_use
 from atelier.trend_store import TrendStore
 from atelier.triton_client import TritonClient
@@ -45,12 +44,6 @@ if TYPE_CHECKING:
 
 def say(message: str) -> None:
     print(f"[atelier up] {message}", file=sys.stderr, flush=True)
-
-
-def exported_clip(repository: Path) -> dict:
-    """The record of the CLIP export in `repository` (empty if there is none)."""
-    record = repository / "clip_text/1/export.json"
-    return json.loads(record.read_text()) if record.exists() else {}
 
 
 def export_measured_clip(bundle: ClipBundle, repository: Path, catalog_csv: Path) -> dict:
@@ -80,7 +73,7 @@ def ensure_demo_model(settings: Settings, demo_csv: Path) -> None:
 
     bundle = load_clip("tiny", checkpoint=checkpoint)
     # Compared by weights, not by path: a retrained checkpoint (say another --demo-count) keeps its path.
-    exported = exported_clip(repository)
+    exported = clip_record(repository)
     if missing_exports(repository) or exported.get("embedding_model") != bundle.embedding_model \
             or not exported.get("label_accuracy"):
         export_measured_clip(bundle, repository, demo_csv)

@@ -10,6 +10,7 @@ import streamlit as st
 from atelier.catalog_store import CatalogStore
 from atelier.config import Settings
 from atelier.diffusion.exported import Weights, served_record, served_weights
+from atelier.families import MODEL_PROFILES
 from atelier.search import CatalogSearch
 from atelier.stylist.history import ConversationStore
 from atelier.stylist.stylist import Stylist
@@ -98,9 +99,10 @@ def generator_training() -> TrainingProgress | None:
 
 def generation_defaults(kind: str) -> dict[str, Any]:
     """What the served generation model `kind` uses where a request leaves a setting out: steps, guidance, and
-    for txt2img the side its UNet draws (128 for the tiny ones trained here, with their own guidance)."""
+    for txt2img the side its UNet draws (128 for the tiny ones trained here, with their own guidance); the
+    profile's defaults where the repository holds no export of it."""
     record = served_record(settings().model_repository, kind)
-    return record.defaults if record else {}
+    return record.defaults if record else MODEL_PROFILES[settings().profile].defaults[kind]
 
 
 def generation_weights(kind: str) -> Weights | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,12 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     partial = path.with_suffix(".tmp")
     torch.save(payload, partial)
     os.replace(partial, path)
+
+
+def resumable_settings(config: Any, **run: Any) -> dict[str, Any]:
+    """What a checkpoint must share with a run to be resumed: `run` (data, profile, ...) and the dataclass
+    `config` but its number of steps, with tuples as lists, as a checkpoint reads them back."""
+    return {**run, **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items() if k != "steps"}}
 
 
 def load_checkpoint(path: Path, recorded: dict[str, Any]) -> dict[str, Any] | None:

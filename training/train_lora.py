@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from atelier.config import AtelierError
 from models.diffusion import load_diffusers_pipeline
-from training.checkpoints import load_checkpoint, save_checkpoint
+from training.checkpoints import load_checkpoint, resumable_settings, save_checkpoint
 from training.lora_data import LoraExample, LoraSource, MixtureSampler, load_example
 
 LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
@@ -101,9 +101,7 @@ def train_lora(sources: Sequence[LoraSource], out_dir: Path, config: LoraTrainCo
     optimizer = torch.optim.AdamW(lora.values(), lr=config.lr)
     run, step = LoraRun(), 0
     checkpoint = out_dir / "checkpoint.pt"
-    # What a checkpoint must share with this run to be resumed: everything but the number of steps.
-    settings = {"profile": profile, "source": source,
-                **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items() if k != "steps"}}
+    settings = resumable_settings(config, profile=profile, source=source)
     if resume and (state := load_checkpoint(checkpoint, {"settings": settings})):
         with torch.no_grad():
             for name, parameter in lora.items():

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from atelier.config import AtelierError
 from models.diffusion import load_diffusers_pipeline, self_attention_modules
-from training.checkpoints import load_checkpoint, save_checkpoint
+from training.checkpoints import load_checkpoint, resumable_settings, save_checkpoint
 from training.viton import VitonDataset, VitonPair, inpainting_mask, to_tensor
 
 CONDITION_DROPOUT = 0.1  # CatVTON's: the share of steps that see no garment
@@ -71,9 +71,7 @@ def train_tryon(data_root: Path, out_dir: Path, config: TryOnTrainConfig = TryOn
     optimizer = torch.optim.AdamW(attention.parameters(), lr=config.lr)
     run, step = TryOnRun(), 0
     checkpoint = out_dir / "checkpoint.pt"
-    # What a checkpoint must share with this run to be resumed: everything but the number of steps.
-    settings = {"data": str(Path(data_root).resolve()), "profile": profile, "source": source,
-                **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items() if k != "steps"}}
+    settings = resumable_settings(config, data=str(Path(data_root).resolve()), profile=profile, source=source)
     if resume and (state := load_checkpoint(checkpoint, {"settings": settings})):
         attention.load_state_dict(state["attention"])
         optimizer.load_state_dict(state["optimizer"])

@@ -33,16 +33,15 @@ def seed_input(key: str) -> int | None:
 
 def generate_form() -> None:
     defaults = services.generation_defaults("txt2img")
-    native = defaults.get("width")  # what the served txt2img was trained at, offered first
-    offered = MODEL_PROFILES[services.settings().profile].image_sides
-    sizes = sorted({native, *offered}) if native else list(offered)
-    first = sizes.index(native) if native else 0
+    native = defaults["width"]  # what the served txt2img draws (the side it was trained at), offered first
+    sizes = sorted({native, *MODEL_PROFILES[services.settings().profile].image_sides})
+    first = sizes.index(native)
     with st.form("generate"):
         prompt = st.text_area("Prompt", placeholder="a breezy linen outfit for a beach wedding", key="prompt")
         negative = st.text_input("Negative prompt", placeholder="blurry, low quality", key="negative-prompt")
         left, right = st.columns(2)
         steps = left.slider("Steps", 1, 100, 20, key="steps")
-        guidance = right.slider("Guidance", 0.0, 20.0, float(defaults.get("guidance_scale", 5.0)), 0.5, key="guidance",
+        guidance = right.slider("Guidance", 0.0, 20.0, float(defaults["guidance_scale"]), 0.5, key="guidance",
                                 help="how closely the image follows the prompt")
         width = left.selectbox("Width", sizes, index=first, key="width")
         height = right.selectbox("Height", sizes, index=first, key="height")
@@ -63,9 +62,9 @@ def edit_form(look: dict) -> None:
         instruction = st.text_input("Instruction", placeholder="make the jacket denim", key="instruction")
         left, right = st.columns(2)
         steps = left.slider("Steps", 1, 100, 20, key="edit-steps")
-        guidance = right.slider("Text guidance", 0.0, 20.0, float(defaults.get("guidance_scale", 7.5)), 0.5,
+        guidance = right.slider("Text guidance", 0.0, 20.0, float(defaults["guidance_scale"]), 0.5,
                                 key="edit-guidance")
-        image_guidance = left.slider("Image guidance", 0.0, 5.0, float(defaults.get("image_guidance_scale", 1.5)), 0.1,
+        image_guidance = left.slider("Image guidance", 0.0, 5.0, float(defaults["image_guidance_scale"]), 0.1,
                                      key="image-guidance",
                                      help="higher keeps more of the current image")
         with right:
