@@ -26,7 +26,7 @@ from atelier.config import AtelierError
 from atelier.plots import saved_figure
 from atelier.search import CatalogSearch, Query
 from atelier.triton_client import TritonClient
-from ingest.fetch import STORED, load_images
+from ingest.fetch import STORED, Unusable, load_images
 
 QUERIES = ("navy trousers", "a red striped shirt", "black dress", "linen shirt", "polka-dot coat", "tops")
 SERVER_PROCESSES = ("tritonserver", "triton_python_backend_stub", "milvus")  # matched in command lines
@@ -110,7 +110,7 @@ def run(triton_url: str, milvus_uri: str, collection: str, out: Path, clients: i
         raise AtelierError(f"collection {collection!r} is empty: ingest a catalog first")
     image_uri = store.rows(["image_uri"], limit=1)[0]["image_uri"]
     image = load_images([image_uri], STORED)[0]
-    if isinstance(image, str):
+    if isinstance(image, Unusable):
         raise AtelierError(f"the first product's image cannot be loaded: {image}")
     triton = TritonClient(triton_url)
     kinds = request_kinds(CatalogSearch(triton, store), triton, image)

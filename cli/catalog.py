@@ -1,4 +1,4 @@
-"""Data in: the demo catalog, catalog ingest, shop crawls, trend posts and shopper profiles."""
+"""Data in: the demo catalog, catalog ingest, shop crawls, trend posts and shoppers' order histories."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def trends(args: argparse.Namespace, settings: Settings) -> None:
     print(json.dumps(summary) if args.json else "\n".join(f"{k}: {v}" for k, v in summary.items()))
 
 
-def profile(args: argparse.Namespace, settings: Settings) -> None:
+def shopper(args: argparse.Namespace, settings: Settings) -> None:
     """A shopper's order export (which they provide; nothing logs in anywhere) becomes their profile."""
     from atelier.profiles import profile_names, save_profile
     from ingest.orders import read_order_history
@@ -94,7 +94,7 @@ def profile(args: argparse.Namespace, settings: Settings) -> None:
         print("\n".join(profile_names(settings.profiles_dir)))
         return
     if not (args.name and args.file):
-        raise AtelierError("profile import needs a NAME and the order export FILE")
+        raise AtelierError("shopper import needs a NAME and the order export FILE")
     orders, rejects = read_order_history(Path(args.file))
     if not orders:
         raise AtelierError(f"{args.file}: no usable order lines ({len(rejects)} rejected)")
@@ -106,7 +106,7 @@ def profile(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """`demo-catalog`, `ingest`, `crawl`, `trends` and `profile`."""
+    """`demo-catalog`, `ingest`, `crawl`, `trends` and `shopper`."""
     p = sub.add_parser("demo-catalog", help="draw the deterministic demo catalog (images + catalog.csv)")
     p.add_argument("--out", help="folder (default: $ATELIER_HOME/demo-catalog)")
     p.add_argument("--count", type=int, default=2000)
@@ -145,8 +145,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as one JSON document")
     p.set_defaults(func=trends)
 
-    p = sub.add_parser("profile", help="shopper profiles from order exports they provide: import NAME FILE, list")
+    p = sub.add_parser("shopper", help="shoppers' order histories, from exports they provide: import NAME FILE, list")
     p.add_argument("action", choices=["import", "list"])
     p.add_argument("name", nargs="?", help="import: the shopper's name")
     p.add_argument("file", nargs="?", help="import: their order export (CSV or JSON)")
-    p.set_defaults(func=profile)
+    p.set_defaults(func=shopper)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from atelier.config import PROFILES, Settings
-from atelier.families import FAMILIES, PIPELINES
+from atelier.families import FAMILIES, MODEL_PROFILES, PIPELINES
 
 
 def run(args: argparse.Namespace, settings: Settings) -> None:
@@ -39,10 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", help="CLIP weights to load (from `atelier train`)")
     p.add_argument("--only", nargs="+", choices=list(FAMILIES),
                    help="export only these model families (default: all but the optional try-on parser and warping)")
-    p.add_argument("--txt2img-source", help="SDXL checkpoint, hub id or folder (full default: SDXL base 1.0)")
-    p.add_argument("--edit-source", help="instruct-pix2pix checkpoint (full default: timbrooks/instruct-pix2pix)")
-    p.add_argument("--inpaint-source", help="SD inpainting checkpoint (full default: SD 1.5 inpainting)")
-    p.add_argument("--tryon-source", help="try-on base, an SD inpainting checkpoint (full default: SD 1.5 inpainting)")
+    for kind in PIPELINES:
+        p.add_argument(f"--{kind}-source", help=f"{kind} checkpoint, hub id or folder (full default: "
+                                                f"{MODEL_PROFILES['full'].sources[kind]})")
     p.add_argument("--tryon-attention", help="try-on self-attention weights, .safetensors from `atelier train tryon` "
                                              "(full default: CatVTON's)")
     p.add_argument("--parser-source", help="parser: a SegFormer clothes-parsing checkpoint (full default: "

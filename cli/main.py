@@ -4,7 +4,7 @@ Heavy imports (torch, open_clip) happen inside the commands that need them.
 
     atelier up | serve                              cli/serve.py     the whole demo; Triton alone
     atelier export                                  cli/export.py    networks into the Triton model repository
-    atelier demo-catalog | ingest | crawl | trends | profile
+    atelier demo-catalog | ingest | crawl | trends | shopper
                                                     cli/catalog.py   data in
     atelier search                                  cli/search.py    the catalog by text, image or both
     atelier generate | edit | inpaint | tryon       cli/generate.py  one image through Triton, then products

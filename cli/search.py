@@ -31,8 +31,8 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
     query = Query(text=args.text or "", image=image, image_weight=args.image_weight,
                   equals=parse_filters(args.filter), min_price=args.min_price, max_price=args.max_price,
                   top_k=args.top_k, history_weight=args.history_weight,
-                  profile=load_profile_with_taste(settings.profiles_dir, args.profile, store.embeddings)
-                  if args.profile else None)
+                  profile=load_profile_with_taste(settings.profiles_dir, args.shopper, store.embeddings)
+                  if args.shopper else None)
     search = CatalogSearch(TritonClient(settings.triton_url), store)
     hits = search.search(query)
     if args.json:
@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-price", type=float)
     p.add_argument("--max-price", type=float)
     p.add_argument("--top-k", type=int, default=10)
-    p.add_argument("--profile", help="lean towards this shopper's order history (see `atelier profile`)")
-    p.add_argument("--history-weight", type=float, default=0.3, help="with --profile: 0 = query only, 1 = history")
+    p.add_argument("--shopper", help="lean towards this shopper's order history (see `atelier shopper`)")
+    p.add_argument("--history-weight", type=float, default=0.3, help="with --shopper: 0 = query only, 1 = history")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)

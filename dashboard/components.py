@@ -157,7 +157,7 @@ def shopper_lean() -> Lean:
     if not names:
         return NO_LEAN
     name = st.selectbox("Shopper", ["(nobody)", *names], key="shopper",
-                        help="lean results towards a shopper's order history (`atelier profile import`)")
+                        help="lean results towards a shopper's order history (`atelier shopper import`)")
     if name == "(nobody)":
         return NO_LEAN
     weight = st.slider("Lean towards their history", 0.0, 1.0, 0.3, 0.05, key="history-weight")

@@ -18,7 +18,7 @@ trained on, drawn anew, and looks whose (garment, colour) pair was never drawn i
   for the caption's colour and pattern. The judge's accuracy on such crops of real composites is given.
 Baselines in the same run: the random-weight networks for each kind; for txt2img the catalog's real image
 nearest to the prompt (by the judge's own text embedding); for edit and inpaint the picture left unchanged.
-The networks run in this process through the same pipeline code Triton runs (atelier/diffusion/pipelines.py).
+The networks run in this process through the same pipeline code Triton runs (atelier/diffusion/pipelines/).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from atelier.diffusion.exported import Build
-from atelier.diffusion.pipelines import PIPELINES
+from atelier.diffusion.pipelines import pipeline_class
 from atelier.labels import ZeroShotLabeler
 from atelier.model_repository import configured_scheduler
 from atelier.plots import saved_figure
@@ -96,11 +96,11 @@ class Judge:
 
 
 def runnable(kind: str, pipe: DiffusionPipeline, repository: Path, folder: Path):
-    """`kind`'s pipeline (atelier/diffusion/pipelines.py) over `pipe`'s PyTorch networks, its scheduler the one
+    """`kind`'s pipeline (atelier/diffusion/pipelines/) over `pipe`'s PyTorch networks, its scheduler the one
     `repository`'s config.pbtxt names, its defaults those export would serve it with."""
     version_dir = folder / kind
     write_assets(kind, pipe, version_dir, Build("tiny", pipe.name_or_path or None), parity={})
-    return PIPELINES[kind](version_dir, TorchNetworks(kind, pipe), configured_scheduler(Path(repository) / kind))
+    return pipeline_class(kind)(version_dir, TorchNetworks(kind, pipe), configured_scheduler(Path(repository) / kind))
 
 
 def _run(pipeline, requests: list[dict[str, Any]], progress: bool, desc: str) -> list[Image.Image]:

@@ -1,15 +1,9 @@
 """Export a diffusion pipeline's networks to ONNX for Triton, each checked against PyTorch.
 
-For pipeline `txt2img` (SDXL) it writes:
-  sdxl_text_encoder/1/model.onnx    input_ids -> hidden_states (penultimate layer)
-  sdxl_text_encoder_2/1/model.onnx  input_ids -> hidden_states (penultimate), text_embeds (pooled)
-  sdxl_unet/1/model.onnx            sample, timestep, encoder_hidden_states, text_embeds, time_ids -> noise_pred
-  sdxl_vae_decoder/1/model.onnx     latents -> image
-and for `edit` (pix2pix_*) and `inpaint` (inpaint_*): text_encoder (last hidden state), unet,
-vae_encoder (image -> latent_parameters: the Gaussian's mean and log-variance) and vae_decoder;
-`tryon` (tryon_*) the same without a text encoder, its UNet taking no encoder_hidden_states.
-The Python model's version folder (txt2img/1, ...) gets export.json (what was built, the network
-names, the VAE's constants, the parity figures), the tokenizers and the scheduler config.
+Which networks a pipeline has, and their tensors, its builder says (models/diffusion/<pipeline>.py): for
+`txt2img` (SDXL) sdxl_text_encoder, sdxl_text_encoder_2, sdxl_unet and sdxl_vae_decoder, each written to
+<name>/1/model.onnx. The Python model's version folder (txt2img/1, ...) gets export.json (what was built,
+the network names, the VAE's constants, the parity figures), the tokenizers and the scheduler config.
 """
 
 from __future__ import annotations
@@ -28,101 +22,10 @@ from torch import nn
 from atelier.config import AtelierError
 from atelier.diffusion.exported import Build, PipelineRecord, Vae
 from atelier.families import FAMILIES, MODEL_PROFILES, PIPELINES
-from models.diffusion import SAMPLING_FILE, load_diffusers_pipeline
+from models.diffusion import SAMPLING_FILE, load_diffusers_pipeline, traced_networks
 
 ONNX_OPSET = 17
 PARITY_TOLERANCE = 1e-3  # max abs difference ONNX Runtime vs PyTorch, fp32
-
-
-class TextEncoder(nn.Module):
-    """CLIP text encoder -> the hidden states a pipeline conditions on (and the pooled projection)."""
-
-    def __init__(self, encoder: nn.Module, penultimate: bool, pooled: bool) -> None:
-        super().__init__()
-        self.encoder, self.penultimate, self.pooled = encoder, penultimate, pooled
-
-    def forward(self, input_ids: torch.Tensor):
-        out = self.encoder(input_ids, output_hidden_states=True)
-        hidden = out.hidden_states[-2] if self.penultimate else out.last_hidden_state
-        return (hidden, out.text_embeds) if self.pooled else hidden
-
-
-class UNet(nn.Module):
-    def __init__(self, unet: nn.Module, text_time: bool) -> None:
-        super().__init__()
-        self.unet, self.text_time = unet, text_time
-
-    def forward(self, sample, timestep, encoder_hidden_states=None, text_embeds=None, time_ids=None):
-        added = {"text_embeds": text_embeds, "time_ids": time_ids} if self.text_time else None
-        return self.unet(sample, timestep, encoder_hidden_states, added_cond_kwargs=added, return_dict=False)[0]
-
-
-class VaeEncoder(nn.Module):
-    def __init__(self, vae: nn.Module) -> None:
-        super().__init__()
-        self.vae = vae
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.vae._encode(image)  # the moments DiagonalGaussianDistribution is built from
-
-
-class VaeDecoder(nn.Module):
-    def __init__(self, vae: nn.Module) -> None:
-        super().__init__()
-        self.vae = vae
-
-    def forward(self, latents: torch.Tensor) -> torch.Tensor:
-        return self.vae.decode(latents, return_dict=False)[0]
-
-
-def _networks(kind: str, pipe: DiffusionPipeline, size: int = 64) -> dict[str, tuple]:
-    """name -> (module, example inputs, input names, output names, dynamic axes)."""
-    gen = torch.Generator().manual_seed(0)
-    prefix, latent = FAMILIES[kind].prefix, size // pipe.vae_scale_factor
-    context = 77  # CLIP's
-    text_axes = {"input_ids": {0: "batch"}, "hidden_states": {0: "batch"}, "text_embeds": {0: "batch"}}
-    image_axes = {0: "batch", 2: "height", 3: "width"}
-    unet_cfg = pipe.unet.config
-    # Traced at odd latent sizes, so the graph keeps the UNet's path for sizes that do not halve evenly
-    # (diffusers takes it only when it is needed, and the tracer records one path).
-    sample = torch.randn(2, unet_cfg.in_channels, latent + 1, latent - 1, generator=gen)
-    timestep = torch.tensor([999.0, 10.0])
-    hidden = torch.randn(2, context, unet_cfg.cross_attention_dim, generator=gen)
-    unet_axes = {"sample": image_axes, "timestep": {0: "batch"}, "encoder_hidden_states": {0: "batch"},
-                 "noise_pred": image_axes}
-    nets = {}
-    if kind != "tryon":
-        ids = torch.tensor(pipe.tokenizer(["a linen shirt", "a red dress"], padding="max_length",
-                                          max_length=context).input_ids)
-    if kind == "txt2img":
-        nets[f"{prefix}_text_encoder"] = (TextEncoder(pipe.text_encoder, True, False), (ids,), ["input_ids"],
-                                          ["hidden_states"], text_axes)
-        nets[f"{prefix}_text_encoder_2"] = (TextEncoder(pipe.text_encoder_2, True, True), (ids,), ["input_ids"],
-                                            ["hidden_states", "text_embeds"], text_axes)
-        pooled = torch.randn(2, pipe.text_encoder_2.config.projection_dim, generator=gen)
-        time_ids = torch.tensor([[64.0, 64.0, 0.0, 0.0, 64.0, 64.0]] * 2)
-        nets[f"{prefix}_unet"] = (
-            UNet(pipe.unet, True), (sample, timestep, hidden, pooled, time_ids),
-            ["sample", "timestep", "encoder_hidden_states", "text_embeds", "time_ids"], ["noise_pred"],
-            {**unet_axes, "text_embeds": {0: "batch"}, "time_ids": {0: "batch"}},
-        )
-    else:
-        if kind == "tryon":  # cross-attention is skipped: no text, no encoder_hidden_states
-            del unet_axes["encoder_hidden_states"]
-            nets[f"{prefix}_unet"] = (UNet(pipe.unet, False), (sample, timestep), ["sample", "timestep"],
-                                      ["noise_pred"], unet_axes)
-        else:
-            nets[f"{prefix}_text_encoder"] = (TextEncoder(pipe.text_encoder, False, False), (ids,), ["input_ids"],
-                                              ["hidden_states"], text_axes)
-            nets[f"{prefix}_unet"] = (UNet(pipe.unet, False), (sample, timestep, hidden),
-                                      ["sample", "timestep", "encoder_hidden_states"], ["noise_pred"], unet_axes)
-        image = torch.rand(2, 3, size, size, generator=gen) * 2 - 1
-        nets[f"{prefix}_vae_encoder"] = (VaeEncoder(pipe.vae), (image,), ["image"], ["latent_parameters"],
-                                         {"image": image_axes, "latent_parameters": image_axes})
-    latents = torch.randn(2, pipe.vae.config.latent_channels, latent, latent, generator=gen)
-    nets[f"{prefix}_vae_decoder"] = (VaeDecoder(pipe.vae), (latents,), ["latents"], ["image"],
-                                     {"latents": image_axes, "image": image_axes})
-    return nets
 
 
 class TorchNetworks:
@@ -134,8 +37,8 @@ class TorchNetworks:
     """
 
     def __init__(self, kind: str, pipe: DiffusionPipeline) -> None:
-        self.modules = {name: (module.eval(), input_names, output_names)
-                        for name, (module, _, input_names, output_names, _) in _networks(kind, pipe).items()}
+        self.modules = {name: (traced.module.eval(), traced.inputs, traced.outputs)
+                        for name, traced in traced_networks(kind, pipe).items()}
 
     def __call__(self, model: str, inputs: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
         module, input_names, output_names = self.modules[model]
@@ -178,9 +81,9 @@ def weights_sha256(pipe: DiffusionPipeline) -> str:
 def export_pipeline(kind: str, pipe: DiffusionPipeline, repository: Path, build: Build) -> PipelineRecord:
     """Write `kind`'s networks and Python-model assets into `repository`; returns its export record."""
     parity = {}
-    for name, (module, inputs, input_names, output_names, axes) in _networks(kind, pipe).items():
-        module.eval()
-        parity[name] = _export_one(module, inputs, input_names, output_names, axes,
+    for name, traced in traced_networks(kind, pipe).items():
+        traced.module.eval()
+        parity[name] = _export_one(traced.module, traced.example, traced.inputs, traced.outputs, traced.axes,
                                    repository / name / "1" / "model.onnx")
         if parity[name] > PARITY_TOLERANCE:
             raise AtelierError(f"{name}: ONNX Runtime differs from PyTorch by {parity[name]:.2e} "
@@ -188,9 +91,10 @@ def export_pipeline(kind: str, pipe: DiffusionPipeline, repository: Path, build:
     return write_assets(kind, pipe, repository / kind / "1", build, parity)
 
 
-def _native_size(kind: str, pipe: DiffusionPipeline) -> dict[str, int]:
-    """The size txt2img's UNet was built for: its sample_size times the VAE's scale factor, as in diffusers."""
-    if kind != "txt2img":
+def _native_size(defaults: dict[str, float], pipe: DiffusionPipeline) -> dict[str, int]:
+    """For a pipeline whose requests give a size (txt2img; the others take an image's), the size its UNet was
+    built for: its sample_size times the VAE's scale factor, as in diffusers."""
+    if not {"width", "height"} <= set(defaults):
         return {}
     side = pipe.unet.config.sample_size * pipe.vae_scale_factor
     return {"width": side, "height": side}
@@ -206,22 +110,21 @@ def write_assets(kind: str, pipe: DiffusionPipeline, version_dir: Path, build: B
                  parity: dict[str, float]) -> PipelineRecord:
     """What the Python model reads beside its networks: tokenizers, scheduler config and export.json (returned)."""
     version_dir.mkdir(parents=True, exist_ok=True)
-    if kind != "tryon":
-        pipe.tokenizer.save_pretrained(version_dir / "tokenizer")
-    if kind == "txt2img":
-        pipe.tokenizer_2.save_pretrained(version_dir / "tokenizer_2")
+    for name in ("tokenizer", "tokenizer_2"):
+        if (tokenizer := getattr(pipe, name, None)) is not None:
+            tokenizer.save_pretrained(version_dir / name)
     pipe.scheduler.save_config(version_dir / "scheduler")
-    profile = MODEL_PROFILES[build.profile]
+    defaults = MODEL_PROFILES[build.profile].defaults[kind]
     record = PipelineRecord(
         pipeline=kind,
         build=build,
         weights_sha256=weights_sha256(pipe),
-        networks=sorted(_networks(kind, pipe)),
+        networks=sorted(FAMILIES[kind].networks),
         prefix=FAMILIES[kind].prefix,
         vae=Vae(pipe.vae_scale_factor, pipe.vae.config.scaling_factor, pipe.vae.config.latent_channels),
         force_zeros_for_empty_prompt=bool(getattr(pipe.config, "force_zeros_for_empty_prompt", False)),
-        defaults=profile.defaults[kind] | _native_size(kind, pipe) | checkpoint_sampling(build.source),
-        max_side=profile.max_side,
+        defaults=defaults | _native_size(defaults, pipe) | checkpoint_sampling(build.source),
+        max_side=MODEL_PROFILES[build.profile].max_side,
         onnx_vs_torch_max_abs=parity,
     )
     record.write(version_dir)
@@ -259,8 +162,8 @@ def export_pipelines(repository: Path, profile: str, kinds: tuple[str, ...] = PI
     for kind in (bar := tqdm(kinds, desc="export", unit="pipeline")):
         bar.set_postfix_str(kind)
         source = (sources or {}).get(kind)
-        kind_lora = lora if kind == "txt2img" else None
-        kind_attention = attention if kind == "tryon" else None
+        kind_lora = lora if FAMILIES[kind].lora else None
+        kind_attention = attention if FAMILIES[kind].attention else None
         pipe = load_diffusers_pipeline(kind, profile, source, kind_lora, lora_scale, kind_attention)
         build = Build(profile, source, kind_lora, lora_scale, kind_attention)
         records[kind] = export_pipeline(kind, pipe, repository, build)

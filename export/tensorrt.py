@@ -74,13 +74,15 @@ def pipeline_ranges(kind: str, rows: int, spec: PipelineRecord) -> dict[str, dic
     """
     factor, max_side = spec.vae.scale_factor, spec.max_side
     default = spec.defaults.get("width") or MODEL_PROFILES[spec.build.profile].defaults["txt2img"]["width"]
-    smallest = MIN_SIDE if kind == "txt2img" else SMALLEST_FITTED_SIDE
+    family = FAMILIES[kind]
+    takes_image = f"{family.prefix}_vae_encoder" in family.networks  # and fits it within max_side, however small
+    smallest = SMALLEST_FITTED_SIDE if takes_image else MIN_SIDE
     pixels = Range(smallest, min(default, max_side), max_side)
     latents = Range(pixels.min // factor, pixels.opt // factor, pixels.max // factor)
     one_batch = {"batch": Range(1, 1, rows)}
-    guided = FAMILIES[kind].guidance_rows
+    guided, stack = family.guidance_rows, family.latent_stack
     # Try-on stacks the person's latents over the garment's: the UNet sees twice the height.
-    stacked = Range(2 * latents.min, 2 * latents.opt, 2 * latents.max) if kind == "tryon" else latents
+    stacked = Range(stack * latents.min, stack * latents.opt, stack * latents.max)
     roles = {
         "text_encoder": one_batch,
         "text_encoder_2": one_batch,
@@ -88,7 +90,7 @@ def pipeline_ranges(kind: str, rows: int, spec: PipelineRecord) -> dict[str, dic
         "vae_encoder": {**one_batch, "height": pixels, "width": pixels},
         "vae_decoder": {**one_batch, "height": latents, "width": latents},
     }
-    return {f"{FAMILIES[kind].prefix}_{role}": ranges for role, ranges in roles.items()}
+    return {f"{family.prefix}_{role}": ranges for role, ranges in roles.items()}
 
 
 def repository_ranges(repository: Path) -> dict[str, dict[str, Range]]:

@@ -21,6 +21,11 @@ from atelier.images import MAX_BYTES, decode_image
 from ingest.addresses import MAX_REDIRECTS, REDIRECTS, PrivateAddressError, PublicResolver, refusal
 
 
+class Unusable(str):
+    """Why an image could not be used, in words for the person who gave its location (a str, so it reads and
+    compares as its message)."""
+
+
 @dataclass(frozen=True)
 class ImageSources:
     """Where images may be read from: files under `roots`; URLs of public hosts, or any with `allow_private`."""
@@ -95,11 +100,11 @@ async def _load_one(session: aiohttp.ClientSession, resolver: PublicResolver | N
             decode_image(data)
             return data
         except ValueError as error:
-            return str(error)
+            return Unusable(error)
 
 
 async def _load_all(locations: list[str], sources: ImageSources, concurrency: int, timeout_s: float,
-                    retries: int) -> list[bytes | str]:
+                    retries: int) -> list[bytes | Unusable]:
     limit = asyncio.Semaphore(concurrency)
     resolver = None if sources.allow_private else PublicResolver()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=resolver),
@@ -110,6 +115,6 @@ async def _load_all(locations: list[str], sources: ImageSources, concurrency: in
 
 
 def load_images(locations: list[str], sources: ImageSources, concurrency: int = 16, timeout_s: float = 20.0,
-                retries: int = 2) -> list[bytes | str]:
-    """For each location, the image bytes or (as a str) why it could not be used."""
+                retries: int = 2) -> list[bytes | Unusable]:
+    """For each location, the image bytes or why it could not be used."""
     return asyncio.run(_load_all(locations, sources, concurrency, timeout_s, retries))

@@ -8,7 +8,7 @@ Rejects (malformed rows, unreadable images) go to a JSONL file with the reason.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +20,9 @@ from atelier.catalog_store import CatalogStore, MilvusError
 from atelier.config import AtelierError
 from atelier.images import PICTURE_TOLERANCE, decode_image, fingerprint, same_picture
 from atelier.labels import ZeroShotLabeler, label_fields
+from atelier.trend_store import TrendStore
 from atelier.triton_client import EmbeddingModel, TritonClient
-from ingest.fetch import ImageSources, load_images
+from ingest.fetch import ImageSources, Unusable, load_images
 from ingest.sources import Reject, read_catalog, write_rejects
 
 
@@ -65,6 +66,31 @@ def embed_batch(triton: TritonClient, rows: list[dict], images: list[bytes], rep
     return kept, vectors
 
 
+Progress = bool | Callable[[int, int], None]  # a tqdm bar (True), or a callback given (done, in all) per batch
+
+
+def in_batches(items: list, batch_size: int, desc: str, unit: str, progress: Progress) -> Iterator[list]:
+    """`items` in batches of `batch_size`, showing how far the caller has got after each one."""
+    with tqdm(total=len(items), desc=desc, unit=unit, disable=progress is not True) as bar:
+        for start in range(0, len(items), batch_size):
+            batch = items[start : start + batch_size]
+            yield batch
+            bar.update(len(batch))
+            if callable(progress):
+                progress(min(start + batch_size, len(items)), len(items))
+
+
+def finish(report: IngestReport, store: CatalogStore | TrendStore, rejects_path: Path) -> IngestReport:
+    """Write the rejects file, seal the collection where rows were stored, and count what it holds."""
+    report.rejected = len(report.rejects)
+    report.rejects_path = str(rejects_path)
+    write_rejects(report.rejects, Path(rejects_path))
+    if report.upserted:
+        store.seal()
+    report.collection_rows = store.count()
+    return report
+
+
 class Pictures:
     """The catalog's picture fingerprints (atelier.images.fingerprint, stored as hex), to refuse one picture twice.
 
@@ -99,7 +125,7 @@ def ingest_catalog(
     rejects_path: Path,
     batch_size: int = 64,
     concurrency: int = 16,
-    progress: bool | Callable[[int, int], None] = True,
+    progress: Progress = True,
     sources: ImageSources | None = None,
 ) -> IngestReport:
     """Read, validate, load and embed the catalog's rows and upsert them; `progress` is a tqdm bar (True) or a
@@ -115,12 +141,9 @@ def ingest_catalog(
     labeler = ZeroShotLabeler(triton)  # labels from the embeddings themselves: no second pass over the images
     pictures = Pictures(store)
     report.embedding_model = str(model)
-    callback = progress if callable(progress) else None
     try:
-        with store.writing(), tqdm(total=len(rows), desc=f"ingest {Path(source).name}", unit="row",
-                                   disable=progress is not True) as bar:
-            for start in range(0, len(rows), batch_size):
-                batch = rows[start : start + batch_size]
+        with store.writing():
+            for batch in in_batches(rows, batch_size, f"ingest {Path(source).name}", "row", progress):
                 stored = store.row_hashes([row["id"] for row in batch])
                 todo = [row for row in batch if stored.get(row["id"]) != row["row_hash"]]
                 report.unchanged += len(batch) - len(todo)
@@ -128,7 +151,7 @@ def ingest_catalog(
                     loaded = load_images([row["image_uri"] for row in todo], sources, concurrency=concurrency)
                     good = []
                     for row, data in zip(todo, loaded):
-                        if isinstance(data, str):
+                        if isinstance(data, Unusable):
                             report.rejects.append(Reject(row["record"], data, row))
                             continue
                         picture = fingerprint(decode_image(data))
@@ -146,17 +169,8 @@ def ingest_catalog(
                                          vectors, model)
                             report.upserted += len(kept)
                             report.replaced += sum(row["id"] in stored for row in kept)
-                bar.update(len(batch))
-                if callback is not None:
-                    callback(min(start + batch_size, len(rows)), len(rows))
     except MilvusError as error:
         write_rejects(report.rejects, rejects_path)
         raise MilvusError(f"{error}. {report.upserted} products were stored before it stopped; run the same ingest "
                           "again to finish (stored products are skipped)") from None
-    report.rejected = len(report.rejects)
-    report.rejects_path = str(rejects_path)
-    write_rejects(report.rejects, rejects_path)
-    if report.upserted:
-        store.seal()
-    report.collection_rows = store.count()
-    return report
+    return finish(report, store, rejects_path)

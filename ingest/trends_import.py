@@ -8,24 +8,19 @@ from the embedding it is stored with (its labels' values join the rising terms).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from tqdm import tqdm
 
 from atelier.config import AtelierError
 from atelier.trend_store import TEXT_FIELDS, TrendStore
 from atelier.triton_client import TritonClient
-from ingest.fetch import ImageSources, load_images
-from ingest.pipeline import IngestReport, embed_batch
-from ingest.sources import Reject, write_rejects
+from ingest.fetch import ImageSources, Unusable, load_images
+from ingest.pipeline import IngestReport, Progress, embed_batch, finish, in_batches
+from ingest.sources import Reject
 from ingest.trend_posts import read_trend_posts
 
 if TYPE_CHECKING:
     from atelier.labels import ZeroShotLabeler
-
-Progress = Callable[[int, int], None]  # (posts done, posts in all)
 
 
 def import_trend_posts(
@@ -34,7 +29,7 @@ def import_trend_posts(
     store: TrendStore,
     rejects_path: Path,
     batch_size: int = 32,
-    progress: bool | Progress = True,
+    progress: Progress = True,
     labeler: ZeroShotLabeler | None = None,
     media_root: Path | None = None,
 ) -> IngestReport:
@@ -57,13 +52,11 @@ def import_trend_posts(
         else:
             usable.append(post)
     posts = usable
-    with store.writing(), tqdm(total=len(posts), desc=f"import {Path(path).name}", unit="post",
-                               disable=progress is not True) as bar:
-        for start in range(0, len(posts), batch_size):
-            batch = posts[start : start + batch_size]
+    with store.writing():
+        for batch in in_batches(posts, batch_size, f"import {Path(path).name}", "post", progress):
             loaded = load_images([post["image"] for post in batch], sources)
             report.rejects.extend(Reject(post["record"], data, post) for post, data in zip(batch, loaded)
-                                  if isinstance(data, str))
+                                  if isinstance(data, Unusable))
             good = [(post, data) for post, data in zip(batch, loaded) if isinstance(data, bytes)]
             if good:
                 kept, vectors = embed_batch(triton, *map(list, zip(*good)), report, model)
@@ -74,13 +67,4 @@ def import_trend_posts(
                                 for post, post_labels in zip(kept, labels)]
                     store.upsert(kept, vectors, model)
                     report.upserted += len(kept)
-            bar.update(len(batch))
-            if callable(progress):
-                progress(min(start + batch_size, len(posts)), len(posts))
-    report.rejected = len(report.rejects)
-    report.rejects_path = str(rejects_path)
-    write_rejects(report.rejects, Path(rejects_path))
-    if report.upserted:
-        store.seal()
-    report.collection_rows = store.count()
-    return report
+    return finish(report, store, rejects_path)

@@ -5,7 +5,7 @@
    scaling factor so that latents have unit variance. All pipelines share it.
 3. Train each UNet with its text encoder(s) from scratch, predicting the velocity of the target's noised
    latents (`SCHEDULE_CHANGES`: a schedule whose last step is pure noise), conditioned as its pipeline
-   conditions it at inference (atelier/diffusion/pipelines.py):
+   conditions it at inference (atelier/diffusion/pipelines/).
    - txt2img (SDXL): a caption through both text encoders and the text-time embedding; 10% of captions
      dropped to zeros, SDXL's unconditional input when no negative prompt is given;
    - edit (instruct-pix2pix): an instruction and the unscaled latents of the picture before it; the text,

@@ -1,7 +1,7 @@
 """Fine-tune the try-on UNet's self-attention on VITON-HD-style pairs, as CatVTON trains it.
 
 Each step: the person and their own garment are encoded by the frozen VAE and stacked (person over
-garment, as atelier.diffusion.pipelines.TryOn denoises them); the stack is noised at a random
+garment, as atelier/diffusion/pipelines/tryon.py denoises them); the stack is noised at a random
 timestep; the UNet sees it beside the mask and the masked person over the garment, and learns to
 predict the noise. Only the self-attention layers train (training/../export/diffusion_models.py
 `self_attention_modules`, what CatVTON's published weights hold); 10% of steps drop the garment so
@@ -23,7 +23,8 @@ from safetensors.torch import save_model
 from tqdm import tqdm
 
 from atelier.config import AtelierError
-from models.diffusion import load_diffusers_pipeline, self_attention_modules
+from models.diffusion import load_diffusers_pipeline
+from models.diffusion.tryon import self_attention_modules
 from training.checkpoints import load_checkpoint, resumable_settings, save_checkpoint
 from training.viton import VitonDataset, VitonPair, inpainting_mask, to_tensor
 

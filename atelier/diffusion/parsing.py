@@ -53,7 +53,8 @@ def dilate(area: np.ndarray, radius: int) -> np.ndarray:
 
 
 class HumanParser:
-    """`parser(person, garment_type) -> mask`, the callable inputs.tryon_request takes.
+    """`parser(person, garment_type) -> mask`, the callable that try-on's request parser takes
+    (atelier/diffusion/pipelines/tryon.py).
 
     `spec` is the export's parser.json: the labels by id and the preprocessing of the checkpoint's
     SegformerImageProcessor, which this repeats: RGB, bilinear antialiased resize of the uint8 image to

@@ -162,7 +162,7 @@ def test_train_lora_then_export_it_from_the_command_line(tmp_path: Path) -> None
     bought = [row["id"] for row in catalog_source(catalog).rows[:2]]
     orders = tmp_path / "orders.json"
     orders.write_text(json.dumps([{"product_id": product, "quantity": 1} for product in bought]))
-    atelier("profile", "import", "Ana", str(orders))
+    atelier("shopper", "import", "Ana", str(orders))
     trained = atelier("train", "lora", "--catalog", str(catalog), "--orders", "Ana", "--steps", "2")
     lora = Path(trained.stdout.strip())
     assert lora.is_file() and "--only txt2img --lora" in trained.stderr

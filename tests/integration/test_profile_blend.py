@@ -39,16 +39,16 @@ def test_search_leans_towards_what_the_shopper_bought(trained_triton, milvus_uri
         assert result.returncode == 0, result.stderr
         return result
 
-    imported = atelier("profile", "import", "Ana", str(tmp_path / "orders.csv"))
+    imported = atelier("shopper", "import", "Ana", str(tmp_path / "orders.csv"))
     assert "3 order lines kept, 1 rejected" in imported.stderr
-    assert atelier("profile", "list").stdout.split() == ["Ana"]
+    assert atelier("shopper", "list").stdout.split() == ["Ana"]
 
     def search(*options: str) -> list[str]:
         return [hit["id"] for hit in json.loads(atelier("search", "--text", "a navy coat", "--top-k", "10",
                                                         "--json", *options).stdout)]
 
     plain = search()
-    assert search("--profile", "Ana", "--history-weight", "0") == plain
-    history_only = search("--profile", "Ana", "--history-weight", "1")
+    assert search("--shopper", "Ana", "--history-weight", "0") == plain
+    history_only = search("--shopper", "Ana", "--history-weight", "1")
     assert len({row["id"] for row in bought} & set(history_only[:5])) >= 2  # their own purchases come first
     assert history_only != plain

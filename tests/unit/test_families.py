@@ -16,6 +16,15 @@ def test_a_pipeline_exports_the_networks_its_family_names(kind: str) -> None:
     assert sorted(TorchNetworks(kind, load_diffusers_pipeline(kind, "tiny")).modules) == sorted(FAMILIES[kind].networks)
 
 
+@pytest.mark.parametrize("kind", PIPELINES)
+def test_a_pipeline_family_has_its_loop_and_its_python_model(kind: str) -> None:
+    from atelier.diffusion.pipelines import pipeline_class
+
+    assert pipeline_class(kind).kind == kind
+    model = (REPO_ROOT / "model_repository" / kind / "1" / "model.py").read_text()
+    assert f"atelier/diffusion/pipelines/{kind}.py" in model and "PipelineModel" in model
+
+
 def test_the_repository_holds_a_folder_for_every_model_a_default_family_serves_or_calls() -> None:
     committed = set(configs(REPO_ROOT / "model_repository"))
     named = {name for family in FAMILIES.values() if family.default for name in family.served + family.networks}

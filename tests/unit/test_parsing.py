@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from atelier.config import AtelierError
-from atelier.diffusion.inputs import tryon_request
 from atelier.diffusion.parsing import MODEL, HumanParser, load_human_parser_if_exported
+from atelier.diffusion.pipelines.tryon import tryon_request
 from atelier.images import png_bytes
 
 ATR = ("Background", "Hat", "Hair", "Sunglasses", "Upper-clothes", "Skirt", "Pants", "Dress", "Belt", "Left-shoe",

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from atelier.diffusion.inputs import EditRequest, InpaintRequest, Txt2ImgRequest, check_work
+from atelier.diffusion.inputs import check_work
+from atelier.diffusion.pipelines.edit import EditRequest
+from atelier.diffusion.pipelines.inpaint import InpaintRequest
+from atelier.diffusion.pipelines.txt2img import Txt2ImgRequest
 from atelier.triton_server import load_failures
 
 

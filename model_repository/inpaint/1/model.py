@@ -1,4 +1,4 @@
-"""inpaint: SD inpainting with paste-back; the loop is atelier.diffusion.pipelines.Inpaint."""
+"""inpaint: SD inpainting with paste-back; the loop is atelier/diffusion/pipelines/inpaint.py."""
 
 from atelier.diffusion.triton_model import PipelineModel
 

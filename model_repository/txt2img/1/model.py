@@ -1,4 +1,4 @@
-"""txt2img: SDXL text-to-image; the loop is atelier.diffusion.pipelines.Text2Image."""
+"""txt2img: SDXL text-to-image; the loop is atelier/diffusion/pipelines/txt2img.py."""
 
 from atelier.diffusion.triton_model import PipelineModel
 
