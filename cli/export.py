@@ -40,8 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--only", nargs="+", choices=list(FAMILIES),
                    help="export only these model families (default: all but the optional try-on parser and warping)")
     for kind in PIPELINES:
-        p.add_argument(f"--{kind}-source", help=f"{kind} checkpoint, hub id or folder (full default: "
-                                                f"{MODEL_PROFILES['full'].sources[kind]})")
+        published = MODEL_PROFILES["full"].sources.get(kind, "none: tiny")
+        p.add_argument(f"--{kind}-source", help=f"{kind} checkpoint, hub id or folder (full default: {published})")
     p.add_argument("--tryon-attention", help="try-on self-attention weights, .safetensors from `atelier train tryon` "
                                              "(full default: CatVTON's)")
     p.add_argument("--parser-source", help="parser: a SegFormer clothes-parsing checkpoint (full default: "
