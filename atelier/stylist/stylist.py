@@ -25,7 +25,7 @@ from atelier.profiles import NO_LEAN, Lean, prompt_preferences
 from atelier.search import CatalogSearch, Query
 from atelier.stylist.history import ConversationStore, Message, empty_state
 from atelier.stylist.interpreter import CLEAR_FILTERS, Slots, Turn
-from atelier.stylist.prompts import build_prompt, trend_terms
+from atelier.stylist.prompts import BASE_NEGATIVE, build_prompt, trend_terms
 from atelier.text_input import MAX_CHARS
 
 PRODUCTS = 5
@@ -85,6 +85,23 @@ class Stylist:
             answer = handler(turn, state, lean)
         except AtelierError as error:  # Triton or Milvus refused: say so, keep the conversation
             answer = Message("assistant", f"Sorry, that did not work: {error}", intent=turn.intent)
+        return self._record(conversation_id, state, answer)
+
+    def redraw(self, conversation_id: str, prompt: str, lean: Lean = NO_LEAN) -> Message:
+        """A new look drawn from `prompt` exactly as the user wrote it (the prompt a turn built, edited): no words
+        read from it, no trend terms added; recorded like a turn."""
+        prompt = prompt.strip()
+        if not prompt:
+            raise AtelierError("the prompt is empty: write what to draw")
+        self.history.add(conversation_id, Message("user", f"Draw this prompt: {prompt}"))
+        state = self.history.state(conversation_id)
+        negative = ", ".join([BASE_NEGATIVE, *state["slots"].get("avoid", [])])
+        try:
+            answer = self._look(state, lean, "new_outfit", prompt, "Here is your prompt, drawn as written (seed "
+                                "{seed}), and the catalog products that complete it" + lean.note() + ".", "txt2img",
+                                prompt=prompt, negative_prompt=negative)
+        except AtelierError as error:  # a prompt over the text encoder's 77 tokens, or Triton refused
+            answer = Message("assistant", f"Sorry, that did not work: {error}", intent="new_outfit")
         return self._record(conversation_id, state, answer)
 
     def _record(self, conversation_id: str, state: dict, answer: Message) -> Message:

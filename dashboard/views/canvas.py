@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import streamlit as st
+from PIL import Image
 
 from atelier.config import AtelierError
 from atelier.images import decode_image, mask_from_strokes, png_bytes
@@ -89,7 +90,9 @@ with controls:
 with paint:
     st.caption(f"Base: {literal(base['label'])} · {base_image.width}x{base_image.height} · "
                "paint over what should change")
-    canvas = st_canvas(background_image=base_image, stroke_width=brush, stroke_color="rgba(255, 64, 129, 0.55)",
+    # scaled here with Lanczos: the browser's own stretch of a small product photo is blurry
+    shown = base_image.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
+    canvas = st_canvas(background_image=shown, stroke_width=brush, stroke_color="rgba(255, 64, 129, 0.55)",
                        width=width, height=height, drawing_mode="freedraw", return_image_data=True,
                        key=f"canvas-{len(bases)}")
 with controls:

@@ -31,7 +31,16 @@ def drop_filter(conversation_id: str, name: str, lean) -> None:
         st.error(literal(error))
 
 
-def show_message(message) -> None:
+def redraw(conversation_id: str, key: str, lean) -> None:
+    prompt = st.session_state[key]  # read here: with_progress runs the call in another thread
+    try:
+        with_progress("Drawing…", lambda: services.stylist().redraw(conversation_id, prompt, lean))
+    except AtelierError as error:
+        st.error(literal(error))
+
+
+def show_message(message, editable: bool) -> None:
+    """One turn; `editable`: the newest drawn look, whose prompt the user may change and draw again."""
     with st.chat_message(message.role):
         st.markdown(literal(message.text))
         if message.image is not None:
@@ -39,6 +48,13 @@ def show_message(message) -> None:
                                                                      "txt2img"]))
         if message.prompt and message.intent == "new_outfit":
             st.caption(f"Prompt: {literal(message.prompt)}")
+            if editable:
+                with st.expander("Edit the prompt and draw again"):
+                    key = f"prompt-{message.id}"
+                    st.text_area("Prompt", message.prompt, key=key, max_chars=MAX_CHARS,
+                                 help="drawn exactly as written: no trend terms are added")
+                    st.button("Draw this prompt", on_click=redraw, args=(conversation, key, lean),
+                              icon=":material/brush:")
         product_grid([Hit(p["id"], p["score"], p["fields"]) for p in message.products])
 
 
@@ -70,8 +86,9 @@ messages = history.messages(conversation) if conversation else []
 if not messages:
     st.info("Describe an outfit (“a breezy linen outfit for a beach wedding”), then change it (“make the shirt "
             "sage green”), filter the products (“only show tops under 60”), or go back (“back to the first one”).")
+newest_drawn = next((m.id for m in reversed(messages) if m.prompt and m.intent == "new_outfit"), None)
 for message in messages:
-    show_message(message)
+    show_message(message, message.id == newest_drawn)
 
 filters = history.state(conversation)["filters"] if conversation else {}
 if filters:  # what narrows the products, each dropped with a click
