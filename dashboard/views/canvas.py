@@ -88,13 +88,13 @@ with controls:
     if prompt.strip():
         st.caption(literal(f"Sent to the model: {', '.join(p for p in (prompt.strip(), quality.strip()) if p)}"))
 with paint:
-    st.caption(f"Base: {literal(base['label'])} · {base_image.width}x{base_image.height} · "
-               "paint over what should change")
+    st.caption("Paint over what should change")  # short: the canvas's toolbar floats over this line's right end
     # scaled here with Lanczos: the browser's own stretch of a small product photo is blurry
     shown = base_image.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
     canvas = st_canvas(background_image=shown, stroke_width=brush, stroke_color="rgba(255, 64, 129, 0.55)",
                        width=width, height=height, drawing_mode="freedraw", return_image_data=True,
                        key=f"canvas-{len(bases)}")
+    st.caption(f"Base: {literal(base['label'])} · {base_image.width}x{base_image.height}")
 with controls:
     if st.button("Repaint", type="primary", width="stretch"):
         repaint(base, canvas.image_data, prompt, quality, negative, steps)
