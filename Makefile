@@ -10,11 +10,12 @@ PORT ?= 8501
 
 install: $(VENV)/.installed
 
+# PYTHONWARNINGS=ignore on the editable install: setuptools warns every one about folders named like the package.
 $(VENV)/.installed: requirements.lock pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --no-cache-dir -r requirements.lock
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
 # Debian's chromium for the browser tests (Playwright drives it; it downloads no browser of its own).
