@@ -7,11 +7,13 @@ and patterns.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 from atelier.stylist.interpreter import Slots
 
 BASE_NEGATIVE = "blurry, low quality, deformed body, extra limbs, watermark, text, logo"
+TREND_PART = re.compile(r", trending [^,]+ accents")  # as build_prompt writes the trend terms
 STYLE_WORDS = {"formal": "elegant formal", "casual": "relaxed casual", "sporty": "sporty", "edgy": "edgy",
                "bold": "bold statement"}
 
@@ -49,7 +51,12 @@ def build_prompt(slots: Slots, trends: list[str], preferences: str = "") -> tupl
     if preferences and not (slots.color and slots.pattern):
         parts.append(preferences)
     if terms := trend_terms(slots, trends):
-        parts.append(f"trending {' and '.join(terms)} accents")
+        parts.append(f"trending {' and '.join(terms)} accents")  # TREND_PART finds it again
     parts.append("full-length fashion photograph, studio lighting, high detail")
     negative = ", ".join([BASE_NEGATIVE, *slots.avoid])
     return ", ".join(parts), negative
+
+
+def without_trend_terms(prompt: str) -> str:
+    """A prompt that build_prompt wrote, less the trend terms it added."""
+    return TREND_PART.sub("", prompt)

@@ -10,6 +10,7 @@ import streamlit as st
 
 from atelier.catalog_store import Hit
 from atelier.config import AtelierError
+from atelier.stylist.prompts import without_trend_terms
 from atelier.text_input import MAX_CHARS
 from dashboard import services
 from dashboard.components import literal, product_grid, shopper_lean, weights_notice, with_progress
@@ -31,12 +32,15 @@ def drop_filter(conversation_id: str, name: str, lean) -> None:
         st.error(literal(error))
 
 
-def redraw(conversation_id: str, key: str, lean) -> None:
-    prompt = st.session_state[key]  # read here: with_progress runs the call in another thread
+def redraw(conversation_id: str, prompt: str, lean) -> None:
     try:
         with_progress("Drawing…", lambda: services.stylist().redraw(conversation_id, prompt, lean))
     except AtelierError as error:
         st.error(literal(error))
+
+
+def redraw_edited(conversation_id: str, key: str, lean) -> None:
+    redraw(conversation_id, st.session_state[key], lean)  # read here: with_progress calls from another thread
 
 
 def show_message(message, editable: bool) -> None:
@@ -48,13 +52,16 @@ def show_message(message, editable: bool) -> None:
                                                                      "txt2img"]))
         if message.prompt and message.intent == "new_outfit":
             st.caption(f"Prompt: {literal(message.prompt)}")
-            if editable:
-                with st.expander("Edit the prompt and draw again"):
-                    key = f"prompt-{message.id}"
-                    st.text_area("Prompt", message.prompt, key=key, max_chars=MAX_CHARS,
-                                 help="drawn exactly as written: no trend terms are added")
-                    st.button("Draw this prompt", on_click=redraw, args=(conversation, key, lean),
-                              icon=":material/brush:")
+        if editable:
+            if (plain := without_trend_terms(message.prompt)) != message.prompt:
+                st.button("Draw it again without the trend terms", on_click=redraw, args=(conversation, plain, lean),
+                          icon=":material/close:")
+            with st.expander("Edit the prompt and draw again"):
+                key = f"prompt-{message.id}"
+                st.text_area("Prompt", message.prompt, key=key, max_chars=MAX_CHARS,
+                             help="drawn exactly as written: no trend terms are added")
+                st.button("Draw this prompt", on_click=redraw_edited, args=(conversation, key, lean),
+                          icon=":material/brush:")
         product_grid([Hit(p["id"], p["score"], p["fields"]) for p in message.products])
 
 

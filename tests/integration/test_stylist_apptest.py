@@ -78,18 +78,29 @@ def test_start_over_clears_the_looks_and_filters(stylist_app):
     assert len({p["fields"]["category"] for p in history.messages(conversation["id"])[-1].products}) >= 3
 
 
-def test_the_prompt_a_turn_built_can_be_edited_and_drawn_as_written(stylist_app):
+def click(app: AppTest, label: str) -> None:
+    next(button for button in app.button if button.label == label).click().run()
+    assert not app.exception and not app.error
+
+
+def test_the_prompt_a_turn_built_can_be_drawn_without_its_trend_terms_or_edited(stylist_app):
     app, history = stylist_app
     say(app, "a red dress for a cocktail party")
     [conversation] = history.conversations("merchandiser")
     first = history.messages(conversation["id"])[-1]
     assert "trending" in first.prompt  # the built prompt carries the catalog's trend terms
+
+    click(app, "Draw it again without the trend terms")
+    plain = history.messages(conversation["id"])[-1]
+    assert plain.prompt.split(", ") == [part for part in first.prompt.split(", ") if not part.startswith("trending ")]
+    assert plain.image and plain.image != first.image
+    assert "Draw it again without the trend terms" not in [button.label for button in app.button]
+
     edited = "a plain white linen shirt, studio photograph"
-    app.text_area(key=f"prompt-{first.id}").set_value(edited)
-    next(button for button in app.button if button.label == "Draw this prompt").click().run()
-    assert not app.exception and not app.error
+    app.text_area(key=f"prompt-{plain.id}").set_value(edited)
+    click(app, "Draw this prompt")
     asked, drawn = history.messages(conversation["id"])[-2:]
     assert asked.role == "user" and asked.text == f"Draw this prompt: {edited}"
-    assert drawn.prompt == edited and drawn.image and drawn.image != first.image and "drawn as written" in drawn.text
+    assert drawn.prompt == edited and drawn.image and drawn.image != plain.image and "drawn as written" in drawn.text
     assert len(drawn.products) == 5 and history.state(conversation["id"])["looks"][-1] == drawn.id
     assert f"prompt-{drawn.id}" in [area.key for area in app.text_area]  # the newest look is the one to edit
