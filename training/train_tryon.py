@@ -3,7 +3,7 @@
 Each step: the person and their own garment are encoded by the frozen VAE and stacked (person over
 garment, as atelier/diffusion/pipelines/tryon.py denoises them); the stack is noised at a random
 timestep; the UNet sees it beside the mask and the masked person over the garment, and learns to
-predict the noise. Only the self-attention layers train (training/../export/diffusion_models.py
+predict the noise. Only the self-attention layers train (models/diffusion/tryon.py
 `self_attention_modules`, what CatVTON's published weights hold); 10% of steps drop the garment so
 that classifier-free guidance has an unconditional branch. The result, `attention.safetensors`,
 goes to `atelier export --only tryon --tryon-attention`.

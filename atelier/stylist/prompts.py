@@ -53,8 +53,12 @@ def build_prompt(slots: Slots, trends: list[str], preferences: str = "") -> tupl
     if terms := trend_terms(slots, trends):
         parts.append(f"trending {' and '.join(terms)} accents")  # TREND_PART finds it again
     parts.append("full-length fashion photograph, studio lighting, high detail")
-    negative = ", ".join([BASE_NEGATIVE, *slots.avoid])
-    return ", ".join(parts), negative
+    return ", ".join(parts), negative_prompt(slots.avoid)
+
+
+def negative_prompt(avoid: list[str]) -> str:
+    """The fixed quality list and what the merchandiser asked to avoid."""
+    return ", ".join([BASE_NEGATIVE, *avoid])
 
 
 def without_trend_terms(prompt: str) -> str:

@@ -25,7 +25,7 @@ from atelier.profiles import NO_LEAN, Lean, prompt_preferences
 from atelier.search import CatalogSearch, Query
 from atelier.stylist.history import ConversationStore, Message, empty_state
 from atelier.stylist.interpreter import CLEAR_FILTERS, Slots, Turn
-from atelier.stylist.prompts import BASE_NEGATIVE, build_prompt, trend_terms
+from atelier.stylist.prompts import build_prompt, negative_prompt, trend_terms
 from atelier.text_input import MAX_CHARS
 
 PRODUCTS = 5
@@ -95,7 +95,7 @@ class Stylist:
             raise AtelierError("the prompt is empty: write what to draw")
         self.history.add(conversation_id, Message("user", f"Draw this prompt: {prompt}"))
         state = self.history.state(conversation_id)
-        negative = ", ".join([BASE_NEGATIVE, *state["slots"].get("avoid", [])])
+        negative = negative_prompt(state["slots"].get("avoid", []))
         try:
             answer = self._look(state, lean, "new_outfit", prompt, "Here is your prompt, drawn as written (seed "
                                 "{seed}), and the catalog products that complete it" + lean.note() + ".", "txt2img",

@@ -132,15 +132,23 @@ def example_sample(pipe: DiffusionPipeline, size: int, generator: torch.Generato
     return torch.randn(2, pipe.unet.config.in_channels, latent + 1, latent - 1, generator=generator)
 
 
-def unet(pipe: DiffusionPipeline, size: int, generator: torch.Generator, cross_attention: bool = True) -> Traced:
-    """sample, timestep[, encoder_hidden_states] -> noise_pred: an SD UNet (try-on's skips cross-attention)."""
+def unet(pipe: DiffusionPipeline, size: int, generator: torch.Generator, cross_attention: bool = True,
+         pooled_dim: int | None = None) -> Traced:
+    """sample, timestep[, encoder_hidden_states] -> noise_pred: an SD UNet (try-on's skips cross-attention); with
+    `pooled_dim`, SDXL's, which also takes the pooled text_embeds and six time_ids (text-time conditioning)."""
     sample, timestep = example_sample(pipe, size, generator), torch.tensor([999.0, 10.0])
     axes = {"sample": IMAGE_AXES, "timestep": {0: "batch"}, "noise_pred": IMAGE_AXES}
     if not cross_attention:
         return Traced(UNet(pipe.unet), (sample, timestep), ["sample", "timestep"], ["noise_pred"], axes)
     hidden = torch.randn(2, CONTEXT, pipe.unet.config.cross_attention_dim, generator=generator)
-    return Traced(UNet(pipe.unet), (sample, timestep, hidden), ["sample", "timestep", "encoder_hidden_states"],
-                  ["noise_pred"], {**axes, "encoder_hidden_states": {0: "batch"}})
+    inputs, names = (sample, timestep, hidden), ["sample", "timestep", "encoder_hidden_states"]
+    axes["encoder_hidden_states"] = {0: "batch"}
+    if pooled_dim is not None:
+        pooled = torch.randn(2, pooled_dim, generator=generator)
+        time_ids = torch.tensor([[64.0, 64.0, 0.0, 0.0, 64.0, 64.0]] * 2)
+        inputs, names = (*inputs, pooled, time_ids), [*names, "text_embeds", "time_ids"]
+        axes |= {"text_embeds": {0: "batch"}, "time_ids": {0: "batch"}}
+    return Traced(UNet(pipe.unet, text_time=pooled_dim is not None), inputs, names, ["noise_pred"], axes)
 
 
 def vae_encoder(pipe: DiffusionPipeline, size: int, generator: torch.Generator) -> Traced:

@@ -37,17 +37,7 @@ def tiny() -> StableDiffusionXLPipeline:
 def networks(pipe: StableDiffusionXLPipeline, size: int, generator: torch.Generator) -> dict[str, c.Traced]:
     """Both text encoders' penultimate hidden states (encoder 2's pooled projection too); a UNet that also takes
     the pooled text_embeds and six time_ids; the VAE's decoder."""
-    sample, timestep = c.example_sample(pipe, size, generator), torch.tensor([999.0, 10.0])
-    hidden = torch.randn(2, c.CONTEXT, pipe.unet.config.cross_attention_dim, generator=generator)
-    pooled = torch.randn(2, pipe.text_encoder_2.config.projection_dim, generator=generator)
-    time_ids = torch.tensor([[64.0, 64.0, 0.0, 0.0, 64.0, 64.0]] * 2)
-    unet = c.Traced(
-        c.UNet(pipe.unet, text_time=True), (sample, timestep, hidden, pooled, time_ids),
-        ["sample", "timestep", "encoder_hidden_states", "text_embeds", "time_ids"], ["noise_pred"],
-        {"sample": c.IMAGE_AXES, "timestep": {0: "batch"}, "encoder_hidden_states": {0: "batch"},
-         "text_embeds": {0: "batch"}, "time_ids": {0: "batch"}, "noise_pred": c.IMAGE_AXES},
-    )
     return {"text_encoder": c.text_encoder(pipe.text_encoder, pipe.tokenizer, penultimate=True),
             "text_encoder_2": c.text_encoder(pipe.text_encoder_2, pipe.tokenizer, penultimate=True, pooled=True),
-            "unet": unet,
+            "unet": c.unet(pipe, size, generator, pooled_dim=pipe.text_encoder_2.config.projection_dim),
             "vae_decoder": c.vae_decoder(pipe, size, generator)}
