@@ -38,6 +38,29 @@ def _eval_generation(args: argparse.Namespace, settings: Settings) -> dict:
                                progress=not args.json)
 
 
+def _eval_lora(args: argparse.Namespace, settings: Settings) -> dict:
+    """The shift a LoRA gives neutral prompts towards its trend posts (or, with --shopper, their purchases)."""
+    from cli.train import lora_base, purchase_rows, trend_rows
+    from evaluation.generation import Judge
+    from evaluation.lora_shift import lora_shift, write_lora_shift
+    from training.lora_data import catalog_source, open_image
+
+    if not args.lora:
+        raise AtelierError("eval lora needs --lora: the weights `atelier train lora` wrote")
+    judge_checkpoint = _served_checkpoint(args, settings)
+    if judge_checkpoint is None:
+        raise AtelierError("eval lora needs the trained CLIP as its judge: pass --checkpoint")
+    catalog = catalog_or_demo(args.catalog, settings)
+    rows = (purchase_rows(settings, args.shopper, catalog_source(catalog).rows) if args.shopper
+            else trend_rows(settings))
+    report = lora_shift(lora_base(args, settings), Path(args.lora), [open_image(row["image"]) for row in rows],
+                        Judge(judge_checkpoint, catalog), settings.model_repository, progress=not args.json)
+    report["toward"] = f"shopper {args.shopper}" if args.shopper else "trend posts"
+    for folder in (Path(args.out), Path(args.lora).parent):  # beside the LoRA, the Trends page shows it
+        write_lora_shift(report, folder)
+    return report
+
+
 def run(args: argparse.Namespace, settings: Settings) -> None:
     if args.what == "parity":
         from export.parity import generation_parity_report, parity_report
@@ -55,6 +78,8 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
         write_sketch_report(report, Path(args.out))
     elif args.what == "generation":
         report = _eval_generation(args, settings)
+    elif args.what == "lora":
+        report = _eval_lora(args, settings)
     elif args.what == "labels":
         from evaluation.labels import ClipBundleEmbedder, evaluate_labels, write_labels_report
 
@@ -97,8 +122,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                                     "and KID of the served try-on on a paired VITON-HD-style split; `labels`: "
                                     "zero-shot fashion labels scored against the demo catalog's attributes; "
                                     "`generation`: the trained tiny generators judged by the trained CLIP, beside "
-                                    "random weights and the nearest catalog image")
-    p.add_argument("what", choices=["parity", "retrieval", "sketch", "tryon", "labels", "generation"])
+                                    "random weights and the nearest catalog image; `lora`: how far a LoRA moves "
+                                    "neutral prompts towards its trend posts or a shopper's purchases")
+    p.add_argument("what", choices=["parity", "retrieval", "sketch", "tryon", "labels", "generation", "lora"])
+    p.add_argument("--lora", help="lora: the LoRA weights (.safetensors) `atelier train lora` wrote")
+    p.add_argument("--base", help="lora: the txt2img it was trained on (default: as `atelier train lora` chooses)")
+    p.add_argument("--shopper", help="lora: measure the shift towards this shopper's purchases, not the trend posts")
     p.add_argument("--generators", help="generation: the trained pipelines' folder (default: "
                                         "$ATELIER_HOME/models/generators, as `atelier train generators` writes)")
     p.add_argument("--model-repository", help="parity: the repository to check")

@@ -33,11 +33,11 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _train_generators(args: argparse.Namespace, settings: Settings) -> None:
-    from training.train_generators import GeneratorTrainConfig, train_generators
+    from training.train_generators import KINDS, GeneratorTrainConfig, train_generators
 
     out = Path(args.out) if args.out else settings.generators_dir
-    overrides = {k: v for k, v in (("unet_steps", args.steps), ("txt2img_steps", args.steps), ("seed", args.seed))
-                 if v is not None}
+    steps = {f"{kind}_steps": args.steps for kind in KINDS}
+    overrides = {k: v for k, v in (*steps.items(), ("seed", args.seed)) if v is not None}
     on_trained = None
     if args.serve:  # `atelier up` runs it so: each network goes into the running Triton as soon as it is trained
         from cli.stack import serve_trained
@@ -53,33 +53,53 @@ def _train_generators(args: argparse.Namespace, settings: Settings) -> None:
     print(f"export them with: atelier export --only {' '.join(folders)} {sources}", file=sys.stderr)
 
 
+def trend_rows(settings: Settings) -> list[dict]:
+    """The imported trend posts with readable images, as LoRA training rows."""
+    from atelier.trend_store import TrendStore
+    from ingest.fetch import STORED, load_images
+
+    posts, _ = TrendStore(settings.milvus_uri, settings.trends_collection).posts()
+    images = load_images([post["image"] for post in posts], STORED)
+    rows = [{"image": image, "caption": post["caption"], "hashtags": post["hashtags"], "labels": post.get("labels", {})}
+            for post, image in zip(posts, images) if isinstance(image, bytes)]
+    if not rows:
+        raise AtelierError("the trends collection has no posts with readable images; run `atelier trends import` "
+                           "first")
+    return rows
+
+
+def purchase_rows(settings: Settings, shopper: str, catalog_rows: list[dict]) -> list[dict]:
+    """The catalog rows a shopper (`atelier shopper import`) bought."""
+    from atelier.profiles import load_profile
+
+    bought = {order["product_id"] for order in load_profile(settings.profiles_dir, shopper).orders}
+    rows = [row for row in catalog_rows if row["id"] in bought]
+    if not rows:
+        raise AtelierError(f"none of {shopper}'s purchases is in the catalog")
+    return rows
+
+
 def _lora_sources(args: argparse.Namespace, settings: Settings, catalog: Path) -> list:
     """The weighted mixture: the catalog, the imported trend posts, a shopper's purchases (catalog rows)."""
     from training.lora_data import LoraSource, catalog_source
 
     sources = [catalog_source(catalog, args.catalog_weight)]
     if args.trends_weight > 0:
-        from atelier.trend_store import TrendStore
-        from ingest.fetch import STORED, load_images
-
-        posts, _ = TrendStore(settings.milvus_uri, settings.trends_collection).posts()
-        images = load_images([post["image"] for post in posts], STORED)
-        rows = [{"image": image, "caption": post["caption"], "hashtags": post["hashtags"],
-                 "labels": post.get("labels", {})}
-                for post, image in zip(posts, images) if isinstance(image, bytes)]
-        if not rows:
-            raise AtelierError("--trends-weight: the trends collection has no posts with readable images; "
-                               "run `atelier trends import` first")
-        sources.append(LoraSource("trends", rows, args.trends_weight))
+        sources.append(LoraSource("trends", trend_rows(settings), args.trends_weight))
     if args.orders:
-        from atelier.profiles import load_profile
-
-        bought = {order["product_id"] for order in load_profile(settings.profiles_dir, args.orders).orders}
-        rows = [row for row in sources[0].rows if row["id"] in bought]
-        if not rows:
-            raise AtelierError(f"--orders {args.orders}: none of their purchases is in {catalog}")
-        sources.append(LoraSource("orders", rows, args.orders_weight))
+        sources.append(LoraSource("orders", purchase_rows(settings, args.orders, sources[0].rows), args.orders_weight))
     return sources
+
+
+def lora_base(args: argparse.Namespace, settings: Settings) -> str | None:
+    """The txt2img a LoRA is trained on: --base, else (tiny profile) the generators trained on the demo catalog
+    where their training has finished, else the profile's own (tiny: random weights; full: SDXL)."""
+    if args.base or settings.profile != "tiny":
+        return args.base
+    from training.train_generators import trained_folders
+
+    trained = trained_folders(settings.generators_dir, ("txt2img",))
+    return str(trained["txt2img"]) if trained else None
 
 
 def _train_lora(args: argparse.Namespace, settings: Settings) -> None:
@@ -88,15 +108,17 @@ def _train_lora(args: argparse.Namespace, settings: Settings) -> None:
 
     catalog = catalog_or_demo(args.catalog, settings)
     out = Path(args.out) if args.out else settings.home / "models" / f"lora-{catalog.parent.name}"
-    profile = MODEL_PROFILES[settings.profile]
+    profile, base = MODEL_PROFILES[settings.profile], lora_base(args, settings)
+    print(f"training a LoRA on {base or f'the {settings.profile} profile txt2img'}", file=sys.stderr)
     overrides = {"steps": args.steps or profile.lora_steps, "seed": args.seed or 0,
-                 "resolution": args.resolution or profile.lora_resolution, "rank": args.rank,
+                 "resolution": args.resolution or (None if base else profile.lora_resolution), "rank": args.rank,
                  "validation_inference_steps": profile.lora_validation_steps}
     run = train_lora(_lora_sources(args, settings, catalog), out, LoraTrainConfig(**overrides),
-                     profile=settings.profile, resume=not args.no_resume)
+                     profile=settings.profile, source=base, resume=not args.no_resume)
     print(run.lora_path)
+    source = f" --txt2img-source {base}" if base else ""
     print(f"validation images in {out / 'validation'}; export it with: atelier export --profile {settings.profile} "
-          f"--only txt2img --lora {run.lora_path}", file=sys.stderr)
+          f"--only txt2img{source} --lora {run.lora_path}", file=sys.stderr)
 
 
 def _train_tryon_network(args: argparse.Namespace, settings: Settings) -> None:
@@ -130,7 +152,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                      "`lora`: an SDXL LoRA on the catalog's images and captions; `generators`: "
                                      "the tiny VAE, txt2img, edit and inpaint networks on drawn demo products")
     p.add_argument("what", choices=["clip", "warping", "tryon", "lora", "generators"])
-    p.add_argument("--resolution", type=int, help="lora: training resolution (default: 64 tiny, 1024 full)")
+    p.add_argument("--resolution", type=int, help="lora: training resolution (default: the base's native size; 64 "
+                                                  "on the untrained tiny txt2img)")
+    p.add_argument("--base", help="lora: the txt2img checkpoint to train on (default: the generators trained on the "
+                                  "demo catalog where trained, else the profile's)")
     p.add_argument("--rank", type=int, default=4, help="lora: LoRA rank")
     p.add_argument("--catalog-weight", type=float, default=1.0, help="lora: the catalog's share of the mixture")
     p.add_argument("--trends-weight", type=float, default=0.0, help="lora: the imported trend posts' share")
@@ -139,8 +164,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", help="warping, tryon: a folder in VITON-HD's layout (its train split is used)")
     p.add_argument("--size", help="warping, tryon: HEIGHTxWIDTH to train at (default: 128x96 warping, 1024x768 tryon)")
     p.add_argument("--steps", type=int, help="warping, tryon, lora, generators: optimisation steps (default: 300 "
-                                             "warping, 200 tryon, lora 20 tiny / 1000 full, generators 3000 "
-                                             "txt2img, 1500 edit and inpaint)")
+                                             "warping, 200 tryon, lora 20 tiny / 1000 full, generators: each "
+                                             "network's GeneratorTrainConfig default)")
     p.add_argument("--catalog", help="clip, lora: catalog CSV (default: the demo catalog, drawn if missing)")
     p.add_argument("--out", help="checkpoint folder (default: $ATELIER_HOME/models/<what>-<data folder>)")
     p.add_argument("--epochs", type=int)

@@ -13,11 +13,18 @@ trained on, drawn anew, and looks whose (garment, colour) pair was never drawn i
   the image looks like a catalog picture at all (its cosine similarity to the nearest product).
 - edit: a drawn product and an instruction changing its colour or pattern; success where the judge reads
   the asked value, kept where it reads the other two attributes as before.
+  The judge's reading of the exact edited drawing is given (what "kept" can reach by its reading), and of
+  that drawing passed through the trained VAE (what the generators' shared VAE lets through).
 - inpaint: half of a drawn product masked and a caption of another look; the pixels outside the mask
   must be the original's exactly, and the judge reads the masked half (cropped, as it reads a product)
-  for the caption's colour and pattern. The judge's accuracy on such crops of real composites is given.
+  for the caption's colour and pattern. The judge's accuracy on such crops of real composites is given, and
+  on the composites passed through the trained VAE.
+- tryon: synthetic people never trained on, their top's area masked (eval_tryon): SSIM and PSNR against the
+  photo when they wear their own top again, and the judge's reading of the painted area in a catalog top.
 Baselines in the same run: the random-weight networks for each kind; for txt2img the catalog's real image
-nearest to the prompt (by the judge's own text embedding); for edit and inpaint the picture left unchanged.
+nearest to the prompt (by the judge's own text embedding), and the asked look drawn exactly and passed through
+the trained VAE (what the judge can read after the VAE alone); for edit and inpaint the picture left unchanged;
+for tryon the person with the garment area blanked.
 The networks run in this process through the same pipeline code Triton runs (atelier/diffusion/pipelines/).
 """
 
@@ -33,8 +40,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from diffusers import DiffusionPipeline
 from PIL import Image, ImageDraw
+from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 from tqdm import tqdm
 
 from atelier.diffusion.exported import Build
@@ -42,10 +51,13 @@ from atelier.diffusion.pipelines import pipeline_class
 from atelier.labels import ZeroShotLabeler
 from atelier.model_repository import configured_scheduler
 from atelier.plots import saved_figure
+from atelier.vocabulary import GARMENTS
 from evaluation.labels import ClipBundleEmbedder, evaluate_labels, measured_accuracy
 from export.diffusion import TorchNetworks, write_assets
 from models.clip import load_clip
-from training.generation_data import HELD_OUT_PAIRS, SIZE, Look, caption, draw, instruction, looks, one_apart
+from training.generation_data import HELD_OUT_PAIRS, SIZE, Look, caption, draw, instruction, looks, one_apart, to_array
+from training.train_generators import TRYON_SIZE
+from training.viton_synthetic import synthetic_pair
 
 ATTRIBUTES = ("garment", "color", "pattern")
 JUDGE_BAR = 0.9
@@ -103,7 +115,13 @@ def runnable(kind: str, pipe: DiffusionPipeline, repository: Path, folder: Path)
     return pipeline_class(kind)(version_dir, TorchNetworks(kind, pipe), configured_scheduler(Path(repository) / kind))
 
 
-def _run(pipeline, requests: list[dict[str, Any]], progress: bool, desc: str) -> list[Image.Image]:
+def _through_vae(vae: torch.nn.Module, image: Image.Image) -> Image.Image:
+    with torch.no_grad():
+        decoded = vae.decode(vae.encode(torch.from_numpy(to_array(image))[None]).latent_dist.mode()).sample[0]
+    return Image.fromarray(((decoded.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy())
+
+
+def run_pipeline(pipeline, requests: list[dict[str, Any]], progress: bool, desc: str) -> list[Image.Image]:
     parsed = [pipeline.parse(values) for values in requests]
     images: list[Image.Image] = []
     for start in tqdm(range(0, len(parsed), BATCH), desc=desc, disable=not progress):
@@ -126,6 +144,11 @@ class Cases:
 
     def split(self) -> list[tuple[str, Look]]:
         return [("seen", look) for look in self.seen] + [("unseen", look) for look in self.unseen]
+
+    def tops(self) -> Cases:
+        """Those that are tops, what try-on's synthetic people wear."""
+        return Cases(*([look for look in looks_ if GARMENTS[look.garment] == "tops"]
+                       for looks_ in (self.seen, self.unseen)))
 
 
 def _share(values: list[bool]) -> float | None:
@@ -160,9 +183,12 @@ def eval_txt2img(pipes: dict[str, DiffusionPipeline], judge: Judge, cases: Cases
                  seed: int, progress: bool) -> tuple[dict[str, Any], dict[str, list[Image.Image]]]:
     requests = [{"prompt": caption(look), "seed": seed + n, "width": SIZE, "height": SIZE}
                 for n, (_, look) in enumerate(cases.split())]
-    images = {name: _run(runnable("txt2img", pipe, repository, folder / name), requests, progress,
+    images = {name: run_pipeline(runnable("txt2img", pipe, repository, folder / name), requests, progress,
                          f"txt2img ({name})") for name, pipe in pipes.items()}
     images["nearest catalog image"] = judge.nearest_to_text([r["prompt"] for r in requests])
+    # What the VAE alone lets through: the asked look, drawn exactly, encoded and decoded by the trained VAE.
+    images["drawn look through the VAE (judge check)"] = [_through_vae(pipes["trained"].vae, draw(
+        look, FIRST_EVAL_VARIANT + n)) for n, (_, look) in enumerate(cases.split())]
     report = {name: _txt2img_summary(_txt2img_rows(judge, cases, shown)) for name, shown in images.items()}
     return report, images
 
@@ -174,11 +200,15 @@ def eval_edit(pipes: dict[str, DiffusionPipeline], judge: Judge, cases: Cases, r
     sources = [draw(look, FIRST_EVAL_VARIANT + n) for n, (_, look, _) in enumerate(pairs)]
     requests = [{"image": _png(source), "instruction": instruction(before, after, rng), "seed": seed + n}
                 for n, (source, (_, before, after)) in enumerate(zip(sources, pairs))]
-    images = {name: _run(runnable("edit", pipe, repository, folder / name), requests, progress, f"edit ({name})")
+    images = {name: run_pipeline(runnable("edit", pipe, repository, folder / name), requests, progress,
+                                 f"edit ({name})")
               for name, pipe in pipes.items()}
     images["unchanged"] = sources
+    truth = [draw(after, FIRST_EVAL_VARIANT + n) for n, (_, _, after) in enumerate(pairs)]
+    checks = {"real edit (judge check)": truth,
+              "real edit through the VAE (judge check)": [_through_vae(pipes["trained"].vae, t) for t in truth]}
     report = {}
-    for name, shown in images.items():
+    for name, shown in {**images, **checks}.items():
         rows = []
         for (split, before, after), read in zip(pairs, judge.read(shown)):
             changed = next(a for a in ATTRIBUTES if getattr(before, a) != getattr(after, a))
@@ -212,13 +242,15 @@ def eval_inpaint(pipes: dict[str, DiffusionPipeline], judge: Judge, cases: Cases
     sources = [draw(look, FIRST_EVAL_VARIANT + n) for n, (_, look, _) in enumerate(pairs)]
     requests = [{"image": _png(source), "mask": _png(mask), "prompt": caption(after), "seed": seed + n}
                 for n, (source, mask, (_, _, after)) in enumerate(zip(sources, masks, pairs))]
-    images = {name: _run(runnable("inpaint", pipe, repository, folder / name), requests, progress,
+    images = {name: run_pipeline(runnable("inpaint", pipe, repository, folder / name), requests, progress,
                          f"inpaint ({name})") for name, pipe in pipes.items()}
     images["unchanged"] = sources
     truth = [Image.composite(draw(after, FIRST_EVAL_VARIANT + n), source, mask)
              for n, (source, mask, (_, _, after)) in enumerate(zip(sources, masks, pairs))]
     report = {}
-    for name, shown in {**images, "real composite (judge check)": truth}.items():
+    checks = {"real composite (judge check)": truth,
+              "real composite through the VAE (judge check)": [_through_vae(pipes["trained"].vae, t) for t in truth]}
+    for name, shown in {**images, **checks}.items():
         read = judge.read([_masked_part(image, mask) for image, mask in zip(shown, masks)])
         rows = [{"split": split, "color": r["color"] == after.color, "pattern": r["pattern"] == after.pattern}
                 for (split, _, after), r in zip(pairs, read)]
@@ -228,7 +260,58 @@ def eval_inpaint(pipes: dict[str, DiffusionPipeline], judge: Judge, cases: Cases
     return report, images
 
 
-EVALS = {"txt2img": eval_txt2img, "edit": eval_edit, "inpaint": eval_inpaint}
+def _pixel_scores(shown: list[Image.Image], truth: list[Image.Image]) -> tuple[float, float]:
+    """Mean SSIM and PSNR (dB) of `shown` against `truth`, pixels in [0, 1]."""
+    def stack(images: list[Image.Image]) -> torch.Tensor:
+        return torch.from_numpy(np.stack([np.asarray(i.convert("RGB"), np.float32) / 255 for i in images])
+                                ).permute(0, 3, 1, 2)
+
+    shown_, truth_ = stack(shown), stack(truth)
+    return (round(float(structural_similarity_index_measure(shown_, truth_, data_range=1.0)), 4),
+            round(float(peak_signal_noise_ratio(shown_, truth_, data_range=1.0)), 2))
+
+
+def eval_tryon(pipes: dict[str, DiffusionPipeline], judge: Judge, cases: Cases, repository: Path, folder: Path,
+               seed: int, progress: bool) -> tuple[dict[str, Any], dict[str, list[Image.Image]]]:
+    """Synthetic people (the test split of training/viton_synthetic.py, never trained on) with the area of their
+    top masked. Paired: each in their own top, scored by SSIM and PSNR against the photo itself. Unpaired, as on
+    the Try-On page: each in a catalog top of the held-out looks, the painted area read by the judge for the top's
+    colour and pattern."""
+    tops = cases.tops().split()
+    people = [synthetic_pair(n, TRYON_SIZE, split="test") for n in range(len(tops))]
+    garments = [draw(look, FIRST_EVAL_VARIANT + n) for n, (_, look) in enumerate(tops)]
+
+    def requests(tops_of: list[Image.Image]) -> list[dict[str, Any]]:
+        return [{"person": _png(person.person), "garment": _png(top), "mask": _png(person.agnostic_mask),
+                 "seed": seed + n} for n, (person, top) in enumerate(zip(people, tops_of))]
+
+    paired, unpaired = requests([person.cloth for person in people]), requests(garments)
+    report, samples = {}, {}
+    for name, pipe in pipes.items():
+        pipeline = runnable("tryon", pipe, repository, folder / name)
+        own, samples[name] = run_pipeline(pipeline, paired, progress, f"tryon ({name}, own top)"), run_pipeline(
+            pipeline, unpaired, progress, f"tryon ({name}, catalog top)")
+        report[name] = _tryon_scores(judge, tops, people, own, samples[name])
+    blanked = [Image.composite(Image.new("RGB", person.person.size, (128, 128, 128)), person.person,
+                               person.agnostic_mask) for person in people]
+    samples["garment area blanked"], samples["catalog top"] = blanked, garments
+    report["garment area blanked"] = _tryon_scores(judge, tops, people, blanked, blanked)
+    return report, samples
+
+
+def _tryon_scores(judge: Judge, tops: list[tuple[str, Look]], people: list, own: list[Image.Image],
+                  catalog_top: list[Image.Image]) -> dict[str, Any]:
+    read = judge.read([_masked_part(image, person.agnostic_mask) for image, person in zip(catalog_top, people)])
+    rows = [{"split": split, "color": r["color"] == look.color, "pattern": r["pattern"] == look.pattern}
+            for (split, look), r in zip(tops, read)]
+    ssim, psnr = _pixel_scores(own, [person.person for person in people])
+    outside = [int(np.abs(np.asarray(image, np.int16) - np.asarray(person.person, np.int16))[
+        np.asarray(person.agnostic_mask) == 0].max()) for image, person in zip(catalog_top, people)]
+    return {**_by_split(rows, ("color", "pattern")), "paired_ssim": ssim, "paired_psnr_db": psnr,
+            "outside_mask_max_abs_difference": max(outside)}
+
+
+EVALS = {"txt2img": eval_txt2img, "edit": eval_edit, "inpaint": eval_inpaint, "tryon": eval_tryon}
 
 
 def evaluate_generation(trained: dict[str, DiffusionPipeline], random_weights: dict[str, DiffusionPipeline],
@@ -254,6 +337,8 @@ def evaluate_generation(trained: dict[str, DiffusionPipeline], random_weights: d
             report[kind], samples[kind] = EVALS[kind](pipes, judge, cases, repository, Path(scratch), seed, progress)
     (out_dir / "generation.json").write_text(json.dumps(report, indent=2))
     _chart(report, out_dir / "generation.png")
+    if tryon := samples.pop("tryon", None):
+        _samples({"tryon": tryon}, cases.tops(), out_dir / "generation_tryon_samples.png")
     _samples(samples, cases, out_dir / "generation_samples.png")
     return report
 

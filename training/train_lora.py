@@ -3,9 +3,10 @@
 Each step: a batch drawn from the weighted mixture of sources (training/lora_data.py), captions encoded by
 both frozen text encoders as the SDXL pipeline encodes prompts, images by the frozen VAE; the latents are
 noised at random timesteps of the pipeline's noise schedule and the UNet, with a LoRA on to_q, to_k, to_v
-and to_out.0 of every attention layer, learns to predict the noise. OUT_DIR/checkpoint.pt is written every
-`checkpoint_every` steps and a later call resumes from it, ending with the same weights, bit for bit on CPU,
-as a run never interrupted. OUT_DIR/pytorch_lora_weights.safetensors is diffusers' LoRA format, which
+and to_out.0 of every attention layer, learns to predict what the base UNet predicts: the noise (SDXL), or the
+velocity (the tiny generators trained on the demo catalog, training/train_generators.py). OUT_DIR/checkpoint.pt
+is written every `checkpoint_every` steps and a later call resumes from it, ending with the same weights, bit for
+bit on CPU, as a run never interrupted. OUT_DIR/pytorch_lora_weights.safetensors is diffusers' LoRA format, which
 `atelier export --lora` fuses into the served UNet.
 """
 
@@ -40,7 +41,7 @@ class LoraTrainConfig:
     lr: float = 1e-4  # diffusers' SDXL LoRA example's
     rank: int = 4
     alpha: float = 4.0  # the LoRA update is scaled by alpha / rank
-    resolution: int = 1024  # SDXL's; the tiny profile trains at 64
+    resolution: int | None = None  # None: the base UNet's native size (SDXL's 1024)
     seed: int = 0
     checkpoint_every: int = 100
     validation_every: int = 100
@@ -65,13 +66,14 @@ def _conditioning(pipe: StableDiffusionXLPipeline, examples: list[LoraExample],
     return hidden, {"text_embeds": pooled, "time_ids": time_ids}
 
 
-def _validate(pipe: StableDiffusionXLPipeline, config: LoraTrainConfig, step: int, folder: Path) -> list[Path]:
+def _validate(pipe: StableDiffusionXLPipeline, config: LoraTrainConfig, resolution: int, step: int,
+              folder: Path) -> list[Path]:
     """One picture per validation prompt, on a seed of its own: the training RNG stream is left untouched."""
     folder.mkdir(parents=True, exist_ok=True)
     pipe.unet.eval()
     with torch.random.fork_rng():
         images = pipe(list(config.validation_prompts), num_inference_steps=config.validation_inference_steps,
-                      height=config.resolution, width=config.resolution,
+                      height=resolution, width=resolution,
                       generator=torch.Generator().manual_seed(config.seed)).images
     pipe.unet.train()
     paths = [folder / f"step{step:06d}-{index}.png" for index in range(len(images))]
@@ -96,8 +98,10 @@ def train_lora(sources: Sequence[LoraSource], out_dir: Path, config: LoraTrainCo
                                 target_modules=list(LORA_TARGETS)))
     lora = {name: parameter for name, parameter in unet.named_parameters() if parameter.requires_grad}
     noise_schedule = DDPMScheduler.from_config(pipe.scheduler.config)
-    if noise_schedule.config.prediction_type != "epsilon":
-        raise AtelierError(f"LoRA training predicts the noise, this UNet {noise_schedule.config.prediction_type}")
+    if noise_schedule.config.prediction_type not in ("epsilon", "v_prediction"):
+        raise AtelierError(f"LoRA training predicts the noise or the velocity, this UNet "
+                           f"{noise_schedule.config.prediction_type}")
+    resolution = config.resolution or pipe.unet.config.sample_size * pipe.vae_scale_factor
     optimizer = torch.optim.AdamW(lora.values(), lr=config.lr)
     run, step = LoraRun(), 0
     checkpoint = out_dir / "checkpoint.pt"
@@ -114,16 +118,18 @@ def train_lora(sources: Sequence[LoraSource], out_dir: Path, config: LoraTrainCo
     unet.train()
     bar = tqdm(total=config.steps, initial=step, desc="train lora", unit="step", disable=not progress)
     while step < config.steps:
-        examples = [load_example(row, config.resolution) for row in sampler.draw(step, config.batch_size)]
+        examples = [load_example(row, resolution) for row in sampler.draw(step, config.batch_size)]
         with torch.no_grad():
-            hidden, added = _conditioning(pipe, examples, config.resolution)
+            hidden, added = _conditioning(pipe, examples, resolution)
             pixels = torch.stack([e.pixels for e in examples])
             latents = vae.encode(pixels).latent_dist.sample() * vae.config.scaling_factor
         noise = torch.randn_like(latents)
         timesteps = torch.randint(0, noise_schedule.config.num_train_timesteps, (len(latents),))
         noisy = noise_schedule.add_noise(latents, noise, timesteps)
         prediction = unet(noisy, timesteps, hidden, added_cond_kwargs=added, return_dict=False)[0]
-        loss = F.mse_loss(prediction, noise)
+        target = (noise if noise_schedule.config.prediction_type == "epsilon"
+                  else noise_schedule.get_velocity(latents, noise, timesteps))
+        loss = F.mse_loss(prediction, target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(lora.values(), 1.0)  # diffusers' example's max_grad_norm
@@ -133,7 +139,7 @@ def train_lora(sources: Sequence[LoraSource], out_dir: Path, config: LoraTrainCo
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.4f}")
         if step % config.validation_every == 0 or step == config.steps:
-            run.validation_images += _validate(pipe, config, step, out_dir / "validation")
+            run.validation_images += _validate(pipe, config, resolution, step, out_dir / "validation")
         if step % config.checkpoint_every == 0 or step == config.steps:
             save_checkpoint(checkpoint, {
                 "settings": settings, "lora": {name: parameter.detach().clone() for name, parameter in lora.items()},

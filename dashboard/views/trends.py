@@ -3,6 +3,7 @@ clusters that no catalog product answers, ranked as sourcing ideas). Analytics i
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ CHART_TERMS = 5  # rising hashtags drawn over time
 EXAMPLE_TERMS = 3  # rising hashtags shown with example images
 EXAMPLES = 4  # example images per trend
 CLUSTER_COLUMNS = 2
+LORA_SHIFT = "lora_shift"  # .json and .png, written by `atelier eval lora` beside the LoRA
 EXPORT_TYPES = ["json", "jsonl", "ndjson", "csv"]
 
 
@@ -233,6 +235,29 @@ def white_space_section(clusters: list[TrendCluster], posts: list[dict[str, Any]
                 st.markdown(f"**{literal(product['title'])}**")
 
 
+def lora_section() -> None:
+    """What a LoRA trained on trend posts (or a shopper's purchases) does to txt2img: the newest shift report."""
+    st.header("Drawing with the trends")
+    reports = sorted(services.settings().home.glob(f"models/*/{LORA_SHIFT}.json"), key=lambda p: p.stat().st_mtime)
+    if not reports:
+        st.info("No LoRA has been measured yet. Train one on these posts, over the txt2img trained on the demo "
+                "catalog, and measure how far it moves prompts that name no colour: `atelier train lora "
+                "--trends-weight 1 --steps 300`, then `atelier eval lora --lora <the file it prints>`.")
+        return
+    report = json.loads(reports[-1].read_text())
+    top, weights = report["data"]["top"], report["weights"]
+    before, after = weights[min(weights, key=float)], weights[max(weights, key=float)]
+    st.markdown(f"A LoRA trained towards the **{literal(report.get('toward', 'trend posts'))}** "
+                f"({report['data']['pictures']} pictures, most often **{literal(top['color'])}** and "
+                f"**{literal(top['garment'])}**), fused at weight {max(weights, key=float)}: prompts that name no "
+                f"colour (\"{literal(report['prompts'][0])}\", …) come out {literal(top['color'])} "
+                f"{after['share_of_data_top']['color']:.0%} of the time, against "
+                f"{before['share_of_data_top']['color']:.0%} without it.")
+    st.image(str(reports[-1].with_suffix(".png")))
+    st.caption(f"LoRA {literal(report['lora'])} on {literal(report['base'])} · judged by the trained CLIP · "
+               f"{len(report['prompts'])} prompts x {report['seeds']} seeds per weight (`atelier eval lora`)")
+
+
 st.title("Trends")
 import_result()
 store = services.trend_store()
@@ -253,5 +278,6 @@ rising_section(posts, *controls())
 found = cluster_section(posts, store.collection, count)
 if found:
     white_space_section(found, posts)
+lora_section()
 with st.expander("Import more posts"):
     import_panel()

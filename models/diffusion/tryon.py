@@ -9,6 +9,8 @@ The denoising loop is atelier/diffusion/pipelines/tryon.py; this holds the PyTor
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, DiffusionPipeline, UNet2DConditionModel
 from diffusers.models.attention_processor import Attention
@@ -64,16 +66,19 @@ class TryOnPipeline(DiffusionPipeline):
 
 
 def build(source: str | None, attention: str | None = None) -> TryOnPipeline:
-    """`attention`: self-attention weights (.safetensors, as training/train_tryon.py writes); a checkpoint's
-    default to CatVTON's."""
+    """`source`: a checkpoint whose UNet and scheduler CatVTON runs on (its self-attention and VAE then default to
+    CatVTON's), or a folder trained whole that holds its own VAE (training/train_generators.py); `attention`:
+    self-attention weights (.safetensors, as training/train_tryon.py writes)."""
     if source is None:
         torch.manual_seed(c.TINY_SEED)
         pipe = TryOnPipeline(c.tiny_sd_unet(9), c.tiny_vae(0.18215), tiny_scheduler())
     else:
-        pipe = TryOnPipeline(UNet2DConditionModel.from_pretrained(source, subfolder="unet"),
-                             AutoencoderKL.from_pretrained(CATVTON["vae"]),
+        trained_whole = (Path(source) / "vae" / "config.json").is_file()
+        vae = (AutoencoderKL.from_pretrained(source, subfolder="vae") if trained_whole
+               else AutoencoderKL.from_pretrained(CATVTON["vae"]))
+        pipe = TryOnPipeline(UNet2DConditionModel.from_pretrained(source, subfolder="unet"), vae,
                              DDIMScheduler.from_pretrained(source, subfolder="scheduler"))
-        attention = attention or "catvton"
+        attention = attention or (None if trained_whole else "catvton")
     if attention:
         load_self_attention(pipe.unet, attention)
     return pipe

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import io
 import random
 from pathlib import Path
 
 import numpy as np
 import pytest
-from diffusers import DDPMScheduler
+import torch
+from diffusers import DDPMScheduler, UNet2DConditionModel
 
 import training.train_generators as trainer
+from atelier.config import AtelierError
 from atelier.diffusion.exported import Build
+from atelier.diffusion.pipelines.tryon import tryon_request
 from atelier.families import MODEL_PROFILES
 from atelier.vocabulary import COLOURS, GARMENTS, PATTERNS
 from export.diffusion import weights_sha256, write_assets
+from models.diffusion import load_diffusers_pipeline
 from training.generation_data import HELD_OUT_PAIRS, Look, caption, draw, instruction, looks, one_apart, random_mask
 
-QUICK = trainer.GeneratorTrainConfig(variants=1, vae_steps=3, vae_batch=2, unet_steps=3, txt2img_steps=3, unet_batch=2,
+QUICK = trainer.GeneratorTrainConfig(variants=1, vae_steps=3, vae_batch=2, txt2img_steps=3, edit_steps=3,
+                                     inpaint_steps=3, tryon_steps=3, tryon_people=2, unet_batch=2,
                                      checkpoint_every=2)
 
 
@@ -97,3 +103,47 @@ def test_trained_networks_start_from_pure_noise_and_are_served_with_their_own_gu
     assert served["guidance_scale"] == trainer.SAMPLING["txt2img"]["guidance_scale"]
     assert served["guidance_scale"] != MODEL_PROFILES["tiny"].defaults["txt2img"]["guidance_scale"]
     assert served["steps"] == MODEL_PROFILES["tiny"].defaults["txt2img"]["steps"]
+
+
+def _png(image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_tryon_is_fine_tuned_from_the_trained_inpaint_network_and_served_whole_at_its_size(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(AtelierError, match="train inpaint first"):
+        trainer.train_generators(out, QUICK, kinds=("tryon",), progress=False)
+    trainer.train_generators(out, QUICK, kinds=("inpaint", "tryon"), progress=False)
+    inpaint, tryon = (UNet2DConditionModel.from_pretrained(out / kind / "unet") for kind in ("inpaint", "tryon"))
+    architecture = [{k: v for k, v in unet.config.items() if k != "_name_or_path"} for unet in (inpaint, tryon)]
+    assert architecture[0] == architecture[1]  # CatVTON's recipe: the inpainting UNet, fine-tuned
+    assert any(not torch.equal(a, b) for a, b in zip(inpaint.parameters(), tryon.parameters()))
+
+    pipe = load_diffusers_pipeline("tryon", "tiny", str(out / "tryon"))  # its own VAE: nothing downloaded
+    vae = trainer.AutoencoderKL.from_pretrained(out / "vae")
+    assert all(torch.equal(a, b) for a, b in zip(pipe.vae.parameters(), vae.parameters()))
+    served = write_assets("tryon", pipe, tmp_path / "version", Build("tiny", str(out / "tryon")), parity={}).defaults
+    assert served["processing_side"] == trainer.TRYON_SIZE[0]
+    person = trainer.synthetic_pair(0, (512, 384), split="test")
+    request = tryon_request({"person": _png(person.person), "garment": _png(person.cloth),
+                             "mask": _png(person.agnostic_mask)}, served, max_side=512)
+    assert request.size == (96, 128) and request.output_size == (384, 512)  # learnt at 128 px, pasted back
+
+
+def test_a_lora_trains_on_the_trained_txt2img_at_its_size_predicting_its_velocity(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from training.lora_data import LoraSource
+    from training.train_lora import LoraTrainConfig, train_lora
+
+    trainer.train_generators(tmp_path / "out", QUICK, kinds=("txt2img",), progress=False)
+    rows = [{"image": draw(Look("dress", "sage", "solid"), v), "caption": "soft sage dress for spring"}
+            for v in range(2)]
+    config = LoraTrainConfig(steps=2, batch_size=1, checkpoint_every=2, validation_every=2,
+                             validation_prompts=("a dress",), validation_inference_steps=2)
+    run = train_lora([LoraSource("trends", rows)], tmp_path / "lora", config, source=str(tmp_path / "out" / "txt2img"),
+                     progress=False)
+    assert run.lora_path.exists() and all(np.isfinite(run.losses))
+    assert Image.open(run.validation_images[0]).size == (trainer.SIZE, trainer.SIZE)  # the base's native size

@@ -47,8 +47,10 @@ class TryOnRequest:
 
 def tryon_request(values: dict[str, Any], defaults: dict, max_side: int,
                   parser: Callable[[Image.Image, str], Image.Image] | None = None) -> TryOnRequest:
-    """`parser(person, garment_type) -> mask` derives the mask when none is given, where one is configured."""
-    person, size = input_image(values.get("person"), max_side, "person")
+    """`parser(person, garment_type) -> mask` derives the mask when none is given, where one is configured. A
+    network trained at one size says so in `defaults["processing_side"]`: the person is processed within it and the
+    result pasted back into the photo at its own size."""
+    person, size = input_image(values.get("person"), int(defaults.get("processing_side", max_side)), "person")
     garment, _ = input_image(values.get("garment"), max_side, "garment")
     kind = garment_type(values.get("garment_type"))
     if values.get("mask"):
