@@ -56,7 +56,7 @@ from evaluation.labels import ClipBundleEmbedder, evaluate_labels, measured_accu
 from export.diffusion import TorchNetworks, write_assets
 from models.clip import load_clip
 from training.generation_data import HELD_OUT_PAIRS, SIZE, Look, caption, draw, instruction, looks, one_apart, to_array
-from training.train_generators import TRYON_SIZE
+from training.generator_objectives import TRYON_SIZE
 from training.viton_synthetic import synthetic_pair
 
 ATTRIBUTES = ("garment", "color", "pattern")

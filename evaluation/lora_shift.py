@@ -70,17 +70,17 @@ def lora_shift(base: str | None, lora: Path, data: list[Image.Image], judge: Jud
 
 
 def write_lora_shift(report: dict[str, Any], out_dir: Path) -> None:
-    """lora_shift.json and lora_shift.png (the share of the data's top colour and garment, by weight)."""
+    """lora_shift.json and lora_shift.png (the drawn colours' and garments' distance to the data's, by weight)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "lora_shift.json").write_text(json.dumps(report, indent=2))
     weights = list(report["weights"])
     with saved_figure(out_dir / "lora_shift.png", ncols=1, figsize=(6, 4)) as axis:
         for n, a in enumerate(READ):
-            shares = [report["weights"][w]["share_of_data_top"][a] for w in weights]
-            axis.bar(np.arange(len(weights)) + (n - 0.5) * 0.4, shares, 0.4,
-                     label=f"{a}: {report['data']['top'][a]} (data {report['data'][a][report['data']['top'][a]]:.0%})")
+            distances = [report["weights"][w]["total_variation_to_data"][a] for w in weights]
+            axis.bar(np.arange(len(weights)) + (n - 0.5) * 0.4, distances, 0.4, label=a)
         axis.set_xticks(np.arange(len(weights)), [f"LoRA weight {w}" for w in weights])
         axis.set_ylim(0, 1)
-        axis.set_ylabel("share of neutral-prompt pictures")
+        axis.set_ylabel("distance to the LoRA data's shares\n(total variation; 0 = the same)")
+        axis.set_title(f"Neutral prompts towards the {report.get('toward', 'LoRA data')}", fontsize=10)
         axis.legend(fontsize=8)

@@ -247,12 +247,15 @@ def lora_section() -> None:
     report = json.loads(reports[-1].read_text())
     top, weights = report["data"]["top"], report["weights"]
     before, after = weights[min(weights, key=float)], weights[max(weights, key=float)]
+    distance = {a: (before["total_variation_to_data"][a], after["total_variation_to_data"][a])
+                for a in ("color", "garment")}
     st.markdown(f"A LoRA trained towards the **{literal(report.get('toward', 'trend posts'))}** "
-                f"({report['data']['pictures']} pictures, most often **{literal(top['color'])}** and "
-                f"**{literal(top['garment'])}**), fused at weight {max(weights, key=float)}: prompts that name no "
-                f"colour (\"{literal(report['prompts'][0])}\", …) come out {literal(top['color'])} "
-                f"{after['share_of_data_top']['color']:.0%} of the time, against "
-                f"{before['share_of_data_top']['color']:.0%} without it.")
+                f"({report['data']['pictures']} pictures; most common colour {literal(top['color'])}, garment "
+                f"{literal(top['garment'])}), fused at weight {max(weights, key=float)}: the colours drawn for "
+                f"prompts that name none (\"{literal(report['prompts'][0])}\", …) move from "
+                f"{distance['color'][0]:.2f} to **{distance['color'][1]:.2f}** from its pictures' colours, the "
+                f"garments from {distance['garment'][0]:.2f} to **{distance['garment'][1]:.2f}** (total variation "
+                "distance: 0 = drawn as often as in its pictures, 1 = nothing in common).")
     st.image(str(reports[-1].with_suffix(".png")))
     st.caption(f"LoRA {literal(report['lora'])} on {literal(report['base'])} · judged by the trained CLIP · "
                f"{len(report['prompts'])} prompts x {report['seeds']} seeds per weight (`atelier eval lora`)")

@@ -19,7 +19,19 @@ from atelier.families import MODEL_PROFILES
 from atelier.vocabulary import COLOURS, GARMENTS, PATTERNS
 from export.diffusion import weights_sha256, write_assets
 from models.diffusion import load_diffusers_pipeline
-from training.generation_data import HELD_OUT_PAIRS, Look, caption, draw, instruction, looks, one_apart, random_mask
+from training.generation_data import (
+    HELD_OUT_PAIRS,
+    SIZE,
+    Look,
+    caption,
+    draw,
+    instruction,
+    looks,
+    one_apart,
+    random_mask,
+)
+from training.generator_objectives import TRYON_SIZE
+from training.viton_synthetic import synthetic_pair
 
 QUICK = trainer.GeneratorTrainConfig(variants=1, vae_steps=3, vae_batch=2, txt2img_steps=3, edit_steps=3,
                                      inpaint_steps=3, tryon_steps=3, tryon_people=2, unet_batch=2,
@@ -125,8 +137,8 @@ def test_tryon_is_fine_tuned_from_the_trained_inpaint_network_and_served_whole_a
     vae = trainer.AutoencoderKL.from_pretrained(out / "vae")
     assert all(torch.equal(a, b) for a, b in zip(pipe.vae.parameters(), vae.parameters()))
     served = write_assets("tryon", pipe, tmp_path / "version", Build("tiny", str(out / "tryon")), parity={}).defaults
-    assert served["processing_side"] == trainer.TRYON_SIZE[0]
-    person = trainer.synthetic_pair(0, (512, 384), split="test")
+    assert served["processing_side"] == TRYON_SIZE[0]
+    person = synthetic_pair(0, (512, 384), split="test")
     request = tryon_request({"person": _png(person.person), "garment": _png(person.cloth),
                              "mask": _png(person.agnostic_mask)}, served, max_side=512)
     assert request.size == (96, 128) and request.output_size == (384, 512)  # learnt at 128 px, pasted back
@@ -146,4 +158,4 @@ def test_a_lora_trains_on_the_trained_txt2img_at_its_size_predicting_its_velocit
     run = train_lora([LoraSource("trends", rows)], tmp_path / "lora", config, source=str(tmp_path / "out" / "txt2img"),
                      progress=False)
     assert run.lora_path.exists() and all(np.isfinite(run.losses))
-    assert Image.open(run.validation_images[0]).size == (trainer.SIZE, trainer.SIZE)  # the base's native size
+    assert Image.open(run.validation_images[0]).size == (SIZE, SIZE)  # the base's native size
