@@ -65,6 +65,14 @@ def hidden_states(encoder: torch.nn.Module, ids: torch.Tensor, penultimate: bool
     return out, out.hidden_states[-2] if penultimate else out.last_hidden_state
 
 
+def noised(target: torch.Tensor, schedule: DDPMScheduler,
+           gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(noise, timesteps, the target noised at them): a uniform timestep per sample of the training schedule."""
+    noise = torch.randn(target.shape, generator=gen)
+    t = torch.randint(0, schedule.config.num_train_timesteps, (len(target),), generator=gen)
+    return noise, t, schedule.add_noise(target, noise, t)
+
+
 def velocity_loss(predicted: torch.Tensor, latents: torch.Tensor, noise: torch.Tensor, t: torch.Tensor,
                    schedule: DDPMScheduler) -> torch.Tensor:
     """The velocity's squared error, each sample weighted min(SNR + 1, 5) / (SNR + 1): Min-SNR (Hang et al.
@@ -91,9 +99,8 @@ def txt2img_loss(pipe: DiffusionPipeline, pool: Pool, schedule: DDPMScheduler, s
         keep = (torch.rand(len(texts), generator=gen) >= CAPTION_DROPOUT).float()
         hidden = torch.cat([hidden_1, hidden_2], dim=-1) * keep[:, None, None]
         pooled = out_2.text_embeds * keep[:, None]
-        noise = torch.randn(target.shape, generator=gen)
-        t = torch.randint(0, schedule.config.num_train_timesteps, (len(target),), generator=gen)
-        predicted = pipe.unet(schedule.add_noise(target, noise, t), t, hidden,
+        noise, t, noisy = noised(target, schedule, gen)
+        predicted = pipe.unet(noisy, t, hidden,
                               added_cond_kwargs={"text_embeds": pooled, "time_ids": time_ids}).sample
         return velocity_loss(predicted, target, noise, t, schedule)
 
@@ -114,9 +121,7 @@ def edit_loss(pipe: DiffusionPipeline, pool: Pool, schedule: DDPMScheduler, seed
         texts = [t if not (d < 0.05 or 0.10 <= d < 0.15) else "" for t, d in zip(texts, drop.tolist())]
         image = image * (drop >= 0.10).float()[:, None, None, None]
         _, hidden = hidden_states(pipe.text_encoder, token_ids(pipe.tokenizer, texts), False)
-        noise = torch.randn(target.shape, generator=gen)
-        t = torch.randint(0, schedule.config.num_train_timesteps, (len(target),), generator=gen)
-        noisy = schedule.add_noise(target, noise, t)
+        noise, t, noisy = noised(target, schedule, gen)
         predicted = pipe.unet(torch.cat([noisy, image], dim=1), t, hidden).sample
         return velocity_loss(predicted, target, noise, t, schedule)
 
@@ -141,9 +146,7 @@ def inpaint_loss(pipe: DiffusionPipeline, pool: Pool, schedule: DDPMScheduler, s
         target, masked = latents(pipe.vae, target_image, gen), latents(pipe.vae, before * (masks < 0.5), gen)
         small_masks = F.interpolate(masks, size=target.shape[-2:])
         _, hidden = hidden_states(pipe.text_encoder, token_ids(pipe.tokenizer, texts), False)
-        noise = torch.randn(target.shape, generator=gen)
-        t = torch.randint(0, schedule.config.num_train_timesteps, (len(target),), generator=gen)
-        noisy = schedule.add_noise(target, noise, t)
+        noise, t, noisy = noised(target, schedule, gen)
         predicted = pipe.unet(torch.cat([noisy, small_masks, masked], dim=1), t, hidden).sample
         return velocity_loss(predicted, target, noise, t, schedule)
 
@@ -175,9 +178,7 @@ def tryon_loss(pipe: DiffusionPipeline, people: People, schedule: DDPMScheduler,
         target = torch.cat([people.person[picks], people.garment[picks]], dim=-2)
         condition = torch.cat([people.masked[picks], people.garment[picks] * keep], dim=-2)
         mask = torch.cat([people.mask[picks], torch.zeros_like(people.mask[picks])], dim=-2)
-        noise = torch.randn(target.shape, generator=gen)
-        t = torch.randint(0, schedule.config.num_train_timesteps, (len(target),), generator=gen)
-        noisy = schedule.add_noise(target, noise, t)
+        noise, t, noisy = noised(target, schedule, gen)
         predicted = pipe.unet(torch.cat([noisy, mask, condition], dim=1), t, None).sample
         return velocity_loss(predicted, target, noise, t, schedule)
 

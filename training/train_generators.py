@@ -234,9 +234,12 @@ def train_pipeline(kind: str, vae: AutoencoderKL, pool: Pool, out_dir: Path, con
     if _finished(folder):
         return folder
     pipe = _starting_point(kind, vae, out_dir, config)
-    if pool.latents is None:
-        pool.latents = latents(vae, pool.images)
-    data = People(config.tryon_people, vae, tracker.bars) if kind == "tryon" else pool
+    if kind == "tryon":  # synthetic people; the pool's looks are not its data
+        data = People(config.tryon_people, vae, tracker.bars)
+    else:
+        if pool.latents is None:
+            pool.latents = latents(vae, pool.images)
+        data = pool
     schedule = DDPMScheduler.from_config(pipe.scheduler.config)
     modules = {name: getattr(pipe, name) for name in ("unet", "text_encoder", "text_encoder_2")
                if getattr(pipe, name, None) is not None}
