@@ -23,6 +23,23 @@ from ingest.fetch import ImageSources
 DEMO_COUNT = 150
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--demo-home", type=Path, default=None,
+                     help="an ATELIER_HOME where `make demo` has trained the generators (.atelier): runs the tests "
+                          "marked trained_generators against them; without it they are deselected")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests of what the trained generators draw need them trained (about an hour on 2 cores, more than CI has):
+    they run with --demo-home, and are deselected (not skipped, not counted) without it."""
+    if config.getoption("--demo-home"):
+        return
+    deselected = [item for item in items if item.get_closest_marker("trained_generators")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if item not in deselected]
+
+
 def copy_repository(destination: Path) -> Path:
     """The committed model repository (configs and Python models only), unexported."""
     return Path(shutil.copytree(REPO_ROOT / "model_repository", destination,

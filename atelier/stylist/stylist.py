@@ -1,7 +1,8 @@
 """The stylist: one chat turn in, one answer out (text, maybe an image, the products to show).
 
     user text -> interpreter (offline or LLM) -> Turn
-      new_outfit: merge the slots, build the prompt, txt2img, "complete the look" products
+      new_outfit: merge the slots, build the prompt, txt2img, "complete the look" products (for an outfit) or
+                  the products most like it (when the look is one named garment: "a red polka-dot dress")
       edit:       edit the current image with the message as the instruction, products again
       refine:     new product filters on the current image; nothing is generated
       navigate:   back / undo / go to look N / start over; the products of that look again
@@ -54,7 +55,7 @@ class Stylist:
     # products ---------------------------------------------------------------------------------
     def products(self, image: bytes, filters: dict[str, Any], complete_look: bool,
                  lean: Lean = NO_LEAN) -> list[dict[str, Any]]:
-        """Top-5 products like the image within the filters; for a whole outfit, one per category first."""
+        """Top-5 products like the image within the filters; to complete the look, one per category first."""
         equals = {k: [filters[k]] for k in FILTER_SLOTS if filters.get(k)}
         bounds = {"min_price": filters.get("min_price"), "max_price": filters.get("max_price"),
                   "profile": lean.profile, "history_weight": lean.weight}
@@ -98,7 +99,7 @@ class Stylist:
         negative = negative_prompt(state["slots"].get("avoid", []))
         try:
             answer = self._look(state, lean, "new_outfit", prompt, "Here is your prompt, drawn as written (seed "
-                                "{seed}), and the catalog products that complete it" + lean.note() + ".", "txt2img",
+                                "{seed}), and " + shown_products(state) + lean.note() + ".", "txt2img",
                                 prompt=prompt, negative_prompt=negative)
         except AtelierError as error:  # a prompt over the text encoder's 77 tokens, or Triton refused
             answer = Message("assistant", f"Sorry, that did not work: {error}", intent="new_outfit")
@@ -126,8 +127,8 @@ class Stylist:
         added = trend_terms(slots, self.trends)
         said = (f" From what you said I used: {read}." if read else " You named nothing to draw, so it is a plain "
                 "outfit.") + (f" Trend terms added (the catalog's most common): {', '.join(added)}." if added else "")
-        return self._look(state, lean, "new_outfit", prompt, "Here is a new look (seed {seed}) and the catalog "
-                          "products that complete it" + lean.note() + "." + said, "txt2img", prompt=prompt,
+        return self._look(state, lean, "new_outfit", prompt, "Here is a new look (seed {seed}) and "
+                          + shown_products(state) + lean.note() + "." + said, "txt2img", prompt=prompt,
                           negative_prompt=negative)
 
     def _edit(self, turn: Turn, state: dict, lean: Lean) -> Message:
@@ -141,10 +142,10 @@ class Stylist:
 
     def _look(self, state: dict, lean: Lean, intent: str, shown_prompt: str, text: str, model: str,
               **inputs: Any) -> Message:
-        """Generate through `model`, then the products that complete the look; `text` may name {seed}."""
+        """Generate through `model`, then the products to show with it (`is_outfit`); `text` may name {seed}."""
         image, seed = self.triton.generate(model, **inputs)
         data = png_bytes(image)
-        products = self.products(data, state["filters"], complete_look=True, lean=lean)
+        products = self.products(data, state["filters"], complete_look=is_outfit(state), lean=lean)
         return Message("assistant", text.replace("{seed}", str(seed)), intent=intent, prompt=shown_prompt, image=data,
                        products=products)
 
@@ -158,7 +159,7 @@ class Stylist:
         products = []
         if state["looks"]:
             image = self.history.image(state["looks"][state["current"]])
-            products = self.products(image, state["filters"], complete_look=True, lean=lean)
+            products = self.products(image, state["filters"], complete_look=is_outfit(state), lean=lean)
             text += f". Products for look {state['current'] + 1}, {describe(state['filters'])}{lean.note()}"
         return self._record(conversation_id, state, Message("assistant", text + ".", intent="refine",
                                                             products=products))
@@ -177,7 +178,7 @@ class Stylist:
             return Message("assistant", f"Noted: {describe(filters)}. Describe an outfit to see products.",
                            intent="refine")
         current = self.history.image(state["looks"][state["current"]])
-        products = self.products(current, filters, complete_look=True, lean=lean)
+        products = self.products(current, filters, complete_look=is_outfit(state), lean=lean)
         text = f"Products for look {state['current'] + 1}, {describe(filters)}{lean.note()}."
         if not products:
             text = f"No products match {describe(filters)}. Say “start over” or change the filters."
@@ -204,7 +205,7 @@ class Stylist:
                 return Message("assistant", f"There are only {len(state['looks'])} looks.", intent="navigate")
         state["current"] = index
         image = self.history.image(state["looks"][index])
-        products = self.products(image, state["filters"], complete_look=True, lean=lean)
+        products = self.products(image, state["filters"], complete_look=is_outfit(state), lean=lean)
         still = f"; the products are still filtered to {describe(state['filters'])} (drop a filter above the chat, " \
             "or say “clear the filters”)" if state["filters"] else ""
         return Message("assistant", f"Back to look {index + 1}{lean.note()}{still}.", intent="navigate", image=image,
@@ -221,6 +222,16 @@ class Stylist:
         if state["filters"]:
             lines.append(f"Products are filtered to {describe(state['filters'])}.")
         return Message("assistant", " ".join(lines), intent="question")
+
+
+def is_outfit(state: dict) -> bool:
+    """Whether the conversation's look is an outfit, shown with products that complete it (one per category
+    first), rather than one named garment ("a red polka-dot dress"), shown with the products most like it."""
+    return len(state["slots"].get("garments", [])) != 1
+
+
+def shown_products(state: dict) -> str:
+    return "the catalog products that complete it" if is_outfit(state) else "the catalog products most like it"
 
 
 def describe(filters: dict[str, Any]) -> str:

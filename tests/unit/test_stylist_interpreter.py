@@ -149,3 +149,45 @@ def test_an_overlong_or_empty_turn_gets_a_clear_answer_and_is_not_recorded(tmp_p
     with pytest.raises(AtelierError, match="say something first"):
         stylist.respond(conversation, "   ")
     assert history.messages(conversation) == []
+
+
+class RecordingSearch:
+    """Stands in for CatalogSearch: records each query's category filter, answers nothing."""
+
+    def __init__(self) -> None:
+        self.categories: list[list[str] | None] = []
+        self.store = self
+
+    def attribute_values(self) -> dict[str, list[str]]:
+        return {"category": ["tops", "bottoms", "dresses", "outerwear"]}
+
+    def search(self, query) -> list:
+        self.categories.append(query.equals.get("category"))
+        return []
+
+
+class DrawingTriton:
+    def generate(self, model: str, **inputs):
+        from PIL import Image
+
+        return Image.new("RGB", (8, 8), "red"), 7
+
+
+@pytest.mark.parametrize(("turn", "searches", "said"), [
+    ("a breezy linen outfit for a beach wedding", [["tops"], ["bottoms"], ["dresses"], ["outerwear"]],
+     "the catalog products that complete it"),
+    ("a red polka-dot dress", [None], "the catalog products most like it"),
+])
+def test_an_outfit_brings_one_product_per_category_and_one_garment_the_products_most_like_it(tmp_path, turn,
+                                                                                               searches, said):
+    from atelier.stylist.history import ConversationStore
+    from atelier.stylist.stylist import Stylist
+
+    history, search = ConversationStore(tmp_path / "stylist.db"), RecordingSearch()
+    stylist = Stylist(DrawingTriton(), search, history, interpret, trends=[])
+    conversation = history.create("p", turn)
+    assert said in stylist.respond(conversation, turn).text
+    assert search.categories == searches
+    search.categories.clear()
+    assert "Edited" in stylist.respond(conversation, "make it navy").text
+    assert search.categories == searches  # the edited look is still that outfit, or that garment
