@@ -1,7 +1,8 @@
 """How far a training run has come: written by the trainer beside its checkpoints, read by the dashboard.
 
-One JSON file: the plan (steps per network, in training order), the network in training and its step, the
-networks finished, and when each started, so that a reader can estimate the time left at the rate measured so far.
+One JSON file: the plan (steps per network, in training order), the networks in training (several side by side)
+and their steps, the networks finished, and when each started, so that a reader can estimate the time left at the
+rate measured so far.
 """
 
 from __future__ import annotations
@@ -19,11 +20,9 @@ WRITE_EVERY_S = 2.0
 @dataclass
 class TrainingProgress:
     plan: dict[str, int]  # network -> steps, in training order
-    network: str | None = None  # the one in training; None when all are finished or none has started
-    step: int = 0
+    training: dict[str, dict[str, float]] = field(default_factory=dict)  # network in training -> step, started_at
+    # and first_step (where this run took it up: a resumed network starts past 0); several train side by side
     finished: list[str] = field(default_factory=list)
-    network_started_at: float = 0.0
-    network_first_step: int = 0  # where this process took the network up (a resumed run starts past 0)
     updated_at: float = 0.0
     pid: int = 0
 
@@ -41,9 +40,21 @@ class TrainingProgress:
         partial.write_text(json.dumps(asdict(self)))
         os.replace(partial, Path(folder) / FILE_NAME)
 
+    def start(self, network: str, step: int) -> None:
+        self.training[network] = {"step": step, "started_at": time.time(), "first_step": step}
+
+    def finish(self, network: str) -> None:
+        self.training.pop(network, None)
+        self.finished.append(network)
+
     @property
     def done(self) -> bool:
         return all(name in self.finished for name in self.plan)
+
+    @property
+    def steps_done(self) -> int:
+        return sum(self.plan[name] for name in self.finished if name in self.plan) + sum(
+            int(state["step"]) for state in self.training.values())
 
     def running(self) -> bool:
         """Whether the process that writes it is alive (a finished or killed run is not)."""
@@ -58,23 +69,25 @@ class TrainingProgress:
         return True
 
     def seconds_left(self) -> float | None:
-        """About how long the rest takes, at the current network's rate for every step left; None before a rate."""
-        steps_done = self.step - self.network_first_step
-        if self.network is None or steps_done <= 0:
+        """About how long the rest takes: every step left at the mean rate measured so far of the networks in
+        training, shared among them (they train side by side); None before a rate."""
+        rates = [(self.updated_at - state["started_at"]) / (state["step"] - state["first_step"])
+                 for state in self.training.values() if state["step"] > state["first_step"]]
+        if not rates:
             return None
-        rate = (self.updated_at - self.network_started_at) / steps_done
-        left = self.plan[self.network] - self.step
-        left += sum(steps for name, steps in self.plan.items() if name not in self.finished and name != self.network)
-        return left * rate
+        left = sum(steps - int(self.training.get(name, {"step": 0})["step"]) for name, steps in self.plan.items()
+                   if name not in self.finished)
+        return left * sum(rates) / len(rates) / len(self.training)
 
     def describe(self) -> str:
         """One line for people: what is training, how far, about how long the rest takes."""
         if self.done:
             return f"trained: {', '.join(self.plan)}"
-        if self.network is None:
+        if not self.training:
             return "starting"
-        line = f"training {self.network}: step {self.step:,} of {self.plan[self.network]:,}"
-        queued = [name for name in self.plan if name not in self.finished and name != self.network]
+        line = "training " + " and ".join(f"{name} (step {int(state['step']):,} of {self.plan[name]:,})"
+                                          for name, state in self.training.items())
+        queued = [name for name in self.plan if name not in self.finished and name not in self.training]
         if queued:
             line += f", then {', '.join(queued)}"
         seconds = self.seconds_left()

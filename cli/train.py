@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def _train_generators(args: argparse.Namespace, settings: Settings) -> None:
             serve_trained(kind, folder, settings)
 
     folders = train_generators(out, GeneratorTrainConfig(**overrides), resume=not args.no_resume,
-                               on_trained=on_trained)
+                               on_trained=on_trained, lanes=args.lanes)
     for folder in folders.values():
         print(folder)
     sources = " ".join(f"--{kind}-source {folder}" for kind, folder in folders.items())
@@ -171,6 +172,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--no-resume", action="store_true", help="start over instead of resuming from last.pt")
+    p.add_argument("--lanes", type=int, default=min(2, os.cpu_count() or 1),
+                   help="generators: networks trained side by side after the VAE, each in its own process (default: 2 "
+                        "where the CPU has 2 cores or more; 1 trains them one after another)")
     p.add_argument("--serve", action="store_true", help="generators: export each network into the model repository "
                                                          "and load it into the running Triton as it is trained")
     p.set_defaults(func=run)

@@ -192,7 +192,6 @@ def weights_notice(*kinds: str) -> dict[str, str]:
 
 def training_status(training: TrainingProgress) -> None:
     """The generators' background training: a bar over all their steps, what trains now, the time left."""
-    total = sum(training.plan.values())
-    done = sum(steps for name, steps in training.plan.items() if name in training.finished) + training.step
-    st.progress(min(1.0, done / total), text=f"Tiny generators, trained on the demo catalog while you work: "
-                                              f"{training.describe()}. Reload the page when one is served.")
+    st.progress(min(1.0, training.steps_done / sum(training.plan.values())),
+                text=f"Tiny generators, trained on the demo catalog while you work: {training.describe()}. "
+                     "Reload the page when one is served.")

@@ -8,6 +8,7 @@ resumed run makes the same steps as a straight one.
 from __future__ import annotations
 
 import random
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -26,7 +27,7 @@ MIN_SNR_GAMMA = 5.0
 
 
 class Pool:
-    """The drawn training looks: pictures, and (once the VAE is trained) their latents."""
+    """The training looks: their pictures, drawn on first use, and (once the VAE is trained) their latents."""
 
     def __init__(self, variants: int, progress: bool) -> None:
         self.looks = looks()
@@ -35,10 +36,13 @@ class Pool:
                        for look in self.looks}  # the looks an inpainted part may take
         self.index = {(look, v): i for i, (look, v) in enumerate((look, v) for look in self.looks
                                                                for v in range(variants))}
-        self.images = torch.from_numpy(np.stack([to_array(draw(look, v)) for look, v in
-                                                 tqdm(self.index, desc="draw training looks", disable=not progress)]))
-        self.variants = variants
+        self.variants, self.progress = variants, progress
         self.latents: torch.Tensor | None = None  # the VAE's mode, times its scaling factor
+
+    @cached_property
+    def images(self) -> torch.Tensor:
+        return torch.from_numpy(np.stack([to_array(draw(look, v)) for look, v in
+                                          tqdm(self.index, desc="draw training looks", disable=not self.progress)]))
 
     def pick(self, rng: random.Random) -> tuple[Look, int]:
         return rng.choice(self.looks), rng.randrange(self.variants)

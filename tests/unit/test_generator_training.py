@@ -16,6 +16,7 @@ from atelier.config import AtelierError
 from atelier.diffusion.exported import Build
 from atelier.diffusion.pipelines.tryon import tryon_request
 from atelier.families import MODEL_PROFILES
+from atelier.training_progress import TrainingProgress
 from atelier.vocabulary import COLOURS, GARMENTS, PATTERNS
 from export.diffusion import weights_sha256, write_assets
 from models.diffusion import load_diffusers_pipeline
@@ -159,3 +160,37 @@ def test_a_lora_trains_on_the_trained_txt2img_at_its_size_predicting_its_velocit
                      progress=False)
     assert run.lora_path.exists() and all(np.isfinite(run.losses))
     assert Image.open(run.validation_images[0]).size == (SIZE, SIZE)  # the base's native size
+
+
+def test_lanes_train_networks_side_by_side_each_after_what_it_starts_from(tmp_path: Path) -> None:
+    out, served = tmp_path / "out", []
+    folders = trainer.train_generators(out, QUICK, kinds=("txt2img", "inpaint", "tryon"), progress=False,
+                                       on_trained=lambda kind, folder: served.append((kind, folder)), lanes=2)
+    assert set(folders) == {"txt2img", "inpaint", "tryon"} and sorted(served) == sorted(folders.items())
+    assert served.index(("inpaint", out / "inpaint")) < served.index(("tryon", out / "tryon"))
+    progress = TrainingProgress.read(out)
+    assert progress.done and not progress.training and sorted(progress.finished) == sorted(["vae", *folders])
+    inpaint, tryon = (UNet2DConditionModel.from_pretrained(out / kind / "unet") for kind in ("inpaint", "tryon"))
+    assert any(not torch.equal(a, b) for a, b in zip(inpaint.parameters(), tryon.parameters()))
+
+
+def test_a_failing_lane_stops_the_others_with_its_error(tmp_path: Path) -> None:
+    broken = trainer.GeneratorTrainConfig(**{**QUICK.__dict__, "unet_lr": -1.0})
+    with pytest.raises(AtelierError, match=r"training (txt2img|edit) failed: ValueError: Invalid learning rate"):
+        trainer.train_generators(tmp_path / "out", broken, kinds=("txt2img", "edit"), progress=False, lanes=2)
+
+
+def test_progress_of_networks_training_side_by_side_reads_as_one_line() -> None:
+    progress = TrainingProgress({"vae": 10, "txt2img": 100, "inpaint": 50, "edit": 100}, finished=["vae"])
+    progress.start("txt2img", 0)
+    progress.start("inpaint", 0)
+    progress.training["txt2img"].update(step=40, started_at=progress.training["txt2img"]["started_at"] - 40)
+    progress.training["inpaint"].update(step=20, started_at=progress.training["inpaint"]["started_at"] - 40)
+    progress.updated_at = max(state["started_at"] for state in progress.training.values()) + 40
+    assert progress.steps_done == 10 + 40 + 20
+    # 190 steps left at a mean 1.5 s a step, two at a time
+    assert progress.seconds_left() == pytest.approx(190 * 1.5 / 2, rel=0.01)
+    assert progress.describe() == ("training txt2img (step 40 of 100) and inpaint (step 20 of 50), then edit; "
+                                   "about 2 min left")
+    progress.finish("inpaint")
+    assert progress.finished == ["vae", "inpaint"] and list(progress.training) == ["txt2img"]
