@@ -22,6 +22,7 @@ import torch
 from PIL import Image, ImageOps
 
 from atelier.config import AtelierError
+from atelier.stylist.prompts import article
 
 # Row fields that describe what a picture shows, in caption order; ids, brands and prices do not.
 ATTRIBUTES = ("category", "garment", "color", "pattern", "material", "style", "occasion", "season")
@@ -90,8 +91,17 @@ def open_image(image: str | Path | bytes | Image.Image) -> Image.Image:
     return ImageOps.exif_transpose(picture).convert("RGB")
 
 
-def load_example(row: dict[str, Any], resolution: int) -> LoraExample:
-    """The row's image resized so its short side is `resolution`, center-cropped square, and its caption."""
+def plain_caption(row: dict[str, Any]) -> str:
+    """The row as a prompt that names no colour or pattern would: its garment ("a dress"; a trend post's from its
+    labels), else "an outfit"."""
+    garment = row.get("garment") or (row.get("labels") or {}).get("garment")
+    return f"{article(garment)} {garment}" if isinstance(garment, str) and garment not in ("", "unknown") \
+        else "an outfit"
+
+
+def load_example(row: dict[str, Any], resolution: int, plain: bool = False) -> LoraExample:
+    """The row's image resized so its short side is `resolution`, center-cropped square, and its caption (its
+    `plain_caption` where `plain`)."""
     if "image" not in row:
         raise AtelierError(f"a LoRA training row has no image: {sorted(row)}")
     picture = open_image(row["image"])
@@ -102,7 +112,7 @@ def load_example(row: dict[str, Any], resolution: int) -> LoraExample:
     left, top = (resized[0] - resolution) // 2, (resized[1] - resolution) // 2
     picture = picture.crop((left, top, left + resolution, top + resolution))
     pixels = torch.from_numpy(np.asarray(picture, dtype=np.float32) / 127.5 - 1).permute(2, 0, 1)
-    return LoraExample(pixels, caption(row), (height, width), (top, left))
+    return LoraExample(pixels, plain_caption(row) if plain else caption(row), (height, width), (top, left))
 
 
 class MixtureSampler:

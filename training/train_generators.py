@@ -52,7 +52,9 @@ from training.checkpoints import load_checkpoint, save_checkpoint
 from training.generation_data import SIZE
 from training.generator_objectives import LOSSES, People, Pool, latents, step_generators
 
-KINDS = ("txt2img", "edit", "inpaint", "tryon")  # in training order: try-on starts from the trained inpaint UNet
+# In training order: try-on starts from the trained inpaint UNet. In two lanes (train_generators), txt2img trains
+# beside inpaint, then edit, while try-on waits for inpaint: the shortest time to all four on this machine.
+KINDS = ("txt2img", "inpaint", "edit", "tryon")
 EMA_DECAY = 0.995  # about the last 200 steps
 # The VAE's loss also counts the error of each 8x8 block's mean colour: per-pixel error is spent on edges and
 # pattern. It is not enough: the judge still reads only 65% of colours right after the VAE (pink comes back

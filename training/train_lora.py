@@ -1,6 +1,7 @@
 """Fine-tune a LoRA on the SDXL UNet's attention projections, as diffusers' train_text_to_image_lora_sdxl.py does.
 
-Each step: a batch drawn from the weighted mixture of sources (training/lora_data.py), captions encoded by
+Each step: a batch drawn from the weighted mixture of sources (training/lora_data.py), half of them captioned
+as a plain prompt would be ("a dress": `plain_captions`), captions encoded by
 both frozen text encoders as the SDXL pipeline encodes prompts, images by the frozen VAE; the latents are
 noised at random timesteps of the pipeline's noise schedule and the UNet, with a LoRA on to_q, to_k, to_v
 and to_out.0 of every attention layer, learns to predict what the base UNet predicts: the noise (SDXL), or the
@@ -13,6 +14,7 @@ bit on CPU, as a run never interrupted. OUT_DIR/pytorch_lora_weights.safetensors
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +49,10 @@ class LoraTrainConfig:
     validation_every: int = 100
     validation_prompts: tuple[str, ...] = ("a red floral summer dress", "a navy wool coat, outerwear")
     validation_inference_steps: int = 20
+    # The share of examples captioned as a prompt that names no colour or pattern would be ("a dress"): what the
+    # LoRA is for is drawing such prompts as its pictures are (trends, a shopper's history). Captioned in full
+    # alone, it learnt "a red dress" -> red, which the base draws already, and moved "a dress" nowhere.
+    plain_captions: float = 0.5
 
 
 @dataclass
@@ -118,7 +124,8 @@ def train_lora(sources: Sequence[LoraSource], out_dir: Path, config: LoraTrainCo
     unet.train()
     bar = tqdm(total=config.steps, initial=step, desc="train lora", unit="step", disable=not progress)
     while step < config.steps:
-        examples = [load_example(row, resolution) for row in sampler.draw(step, config.batch_size)]
+        rows, plain = sampler.draw(step, config.batch_size), random.Random(f"{config.seed}:{step}:plain")
+        examples = [load_example(row, resolution, plain.random() < config.plain_captions) for row in rows]
         with torch.no_grad():
             hidden, added = _conditioning(pipe, examples, resolution)
             pixels = torch.stack([e.pixels for e in examples])

@@ -15,8 +15,9 @@ from PIL import Image, ImageOps
 from safetensors.torch import load_file
 
 from atelier.demo_catalog import write_catalog
+from atelier.stylist.prompts import article
 from models.diffusion import load_diffusers_pipeline
-from training.lora_data import LoraSource, MixtureSampler, caption, catalog_source, load_example
+from training.lora_data import LoraSource, MixtureSampler, caption, catalog_source, load_example, plain_caption
 from training.train_lora import LORA_TARGETS, LoraTrainConfig, train_lora
 
 pytestmark = pytest.mark.integration
@@ -60,6 +61,10 @@ def test_captions_and_examples(sources: list[LoraSource]) -> None:
     example = load_example(trend.rows[0], 64)  # 80 x 48 -> 107 x 64 -> the middle 64 x 64
     assert example.pixels.shape == (3, 64, 64) and -1 <= example.pixels.min() < example.pixels.max() <= 1
     assert (example.original_size, example.crop_top_left) == ((48, 80), (0, 21))
+    # plain: as a prompt naming no colour or pattern says it, what a LoRA's data should teach such prompts to draw
+    assert load_example(row, 64, plain=True).caption == f"{article(row['garment'])} {row['garment']}"
+    assert plain_caption({"labels": {"garment": "dress", "style": "casual"}}) == "a dress"
+    assert plain_caption(trend.rows[0]) == plain_caption({"labels": {"garment": "unknown"}}) == "an outfit"
 
 
 def test_the_mixture_draws_sources_by_weight(sources: list[LoraSource]) -> None:
