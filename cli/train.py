@@ -9,6 +9,7 @@ from pathlib import Path
 
 from atelier.config import AtelierError, Settings
 from atelier.families import MODEL_PROFILES
+from atelier.processes import stop_on_signals
 from cli.common import catalog_or_demo, parse_size
 
 
@@ -39,6 +40,7 @@ def _train_generators(args: argparse.Namespace, settings: Settings) -> None:
     out = Path(args.out) if args.out else settings.generators_dir
     steps = {f"{kind}_steps": args.steps for kind in KINDS}
     overrides = {k: v for k, v in (*steps.items(), ("seed", args.seed)) if v is not None}
+    stop_on_signals()  # SIGINT and SIGTERM stop the lanes too, also where a background start ignores SIGINT
     on_trained = None
     if args.serve:  # `atelier up` runs it so: each network goes into the running Triton as soon as it is trained
         from cli.stack import serve_trained

@@ -32,6 +32,18 @@ FILLERS = ("linen", "cotton", "breezy", "elegant", "relaxed casual", "for a beac
            "summer collection", "winter collection", "full-length fashion photograph, studio lighting, high detail",
            "product photo", "on a plain background", "oversized", "slim fit")
 
+# What people put in a negative prompt that names nothing the drawer draws (the Stylist sends some of them with
+# every look): txt2img learns them as its unconditional input, so that a negative prompt steers away from what
+# it names (a colour, a pattern) and not from the prompt itself.
+NEGATIVE_WORDS = ("blurry", "low quality", "worst quality", "deformed", "deformed body", "extra limbs", "bad anatomy",
+                  "watermark", "text", "logo", "signature", "jpeg artifacts", "cropped", "out of frame", "ugly",
+                  "grainy", "overexposed", "duplicate")
+
+
+def negative_words(rng: random.Random) -> str:
+    """A negative prompt of 2 to 7 of NEGATIVE_WORDS."""
+    return ", ".join(rng.sample(NEGATIVE_WORDS, rng.randint(2, 7)))
+
 
 @dataclass(frozen=True)
 class Look:

@@ -16,7 +16,17 @@ import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDPMScheduler, DiffusionPipeline
 from tqdm import tqdm
 
-from training.generation_data import Look, caption, draw, instruction, looks, one_apart, random_mask, to_array
+from training.generation_data import (
+    Look,
+    caption,
+    draw,
+    instruction,
+    looks,
+    negative_words,
+    one_apart,
+    random_mask,
+    to_array,
+)
 from training.train_tryon import CONDITION_DROPOUT as GARMENT_DROPOUT
 from training.viton_synthetic import synthetic_pair
 
@@ -97,10 +107,13 @@ def txt2img_loss(pipe: DiffusionPipeline, pool: Pool, schedule: DDPMScheduler, s
         rng, gen = step_generators(seed, step)
         picks = [pool.pick(rng) for _ in range(batch)]
         target = pool.latents[[pool.index[p] for p in picks]]
-        texts = [caption(look, rng) for look, _ in picks]
+        dropped = [rng.random() < CAPTION_DROPOUT for _ in picks]
+        # A dropped caption is SDXL's unconditional input: zeros (no negative prompt) or, half the time, a
+        # negative prompt's words, which name nothing drawn (what the Stylist sends beside its prompts).
+        texts = [negative_words(rng) if drop else caption(look, rng) for (look, _), drop in zip(picks, dropped)]
         _, hidden_1 = hidden_states(pipe.text_encoder, token_ids(pipe.tokenizer, texts), True)
         out_2, hidden_2 = hidden_states(pipe.text_encoder_2, token_ids(pipe.tokenizer_2, texts), True)
-        keep = (torch.rand(len(texts), generator=gen) >= CAPTION_DROPOUT).float()
+        keep = torch.tensor([not (drop and rng.random() < 0.5) for drop in dropped], dtype=torch.float32)
         hidden = torch.cat([hidden_1, hidden_2], dim=-1) * keep[:, None, None]
         pooled = out_2.text_embeds * keep[:, None]
         noise, t, noisy = noised(target, schedule, gen)

@@ -8,7 +8,8 @@
    latents (`SCHEDULE_CHANGES`: a schedule whose last step is pure noise), conditioned as its pipeline
    conditions it at inference (atelier/diffusion/pipelines/).
    - txt2img (SDXL): a caption through both text encoders and the text-time embedding; 10% of captions
-     dropped to zeros, SDXL's unconditional input when no negative prompt is given;
+     dropped: to zeros, SDXL's unconditional input when no negative prompt is given, or to a negative prompt's
+     words ("blurry, low quality"), which name nothing drawn;
    - edit (instruct-pix2pix): an instruction and the unscaled latents of the picture before it; the text,
      the image or both dropped 5% of the time each, for its two guidance scales;
    - inpaint: a caption, the mask and the latents of the picture with the masked part blanked; the target
@@ -32,6 +33,7 @@ import multiprocessing
 import os
 import queue
 import shutil
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -355,7 +357,16 @@ def _train_in_lanes(todo: list[str], out_dir: Path, config: GeneratorTrainConfig
 
 def _lane(kind: str, out_dir: Path, config: GeneratorTrainConfig, threads: int,
           messages: multiprocessing.Queue) -> None:
-    """A lane's process: train `kind` over the trained VAE, reporting to the main process through `messages`."""
+    """A lane's process: train `kind` over the trained VAE, reporting to the main process through `messages`; it
+    ends with the main process, however that ends."""
+    parent = os.getppid()
+
+    def orphaned() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=orphaned, daemon=True).start()
     torch.set_num_threads(threads)
     try:
         vae = AutoencoderKL.from_pretrained(out_dir / "vae")

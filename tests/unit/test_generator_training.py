@@ -194,3 +194,26 @@ def test_progress_of_networks_training_side_by_side_reads_as_one_line() -> None:
                                    "about 2 min left")
     progress.finish("inpaint")
     assert progress.finished == ["vae", "inpaint"] and list(progress.training) == ["txt2img"]
+
+
+def test_lanes_end_with_the_main_process_however_it_ends(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    endless = {**QUICK.__dict__, "txt2img_steps": 10**6, "inpaint_steps": 10**6, "checkpoint_every": 10**6}
+    script = (f"from training.train_generators import GeneratorTrainConfig, train_generators\n"
+              f"train_generators({str(tmp_path)!r}, GeneratorTrainConfig(**{endless!r}), kinds=('txt2img', 'inpaint'),"
+              f" progress=False, lanes=2)")
+    main = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(getattr(TrainingProgress.read(tmp_path), "training", {})) < 2:
+        time.sleep(0.5)
+    lanes = [child for child in psutil.Process(main.pid).children() if "spawn_main" in " ".join(child.cmdline())]
+    assert len(lanes) == 2, "both lanes should be training"
+    main.kill()  # no handler runs: the lanes must notice on their own
+    main.wait()
+    gone, alive = psutil.wait_procs(lanes, timeout=15)
+    assert not alive, f"lanes still training after the main process died: {[p.pid for p in alive]}"
