@@ -159,7 +159,9 @@ def inpaint_loss(pipe: DiffusionPipeline, pool: Pool, schedule: DDPMScheduler, s
         masks = (masks >= 0.5).float()
         before = pool.images[[pool.index[p] for p in originals]]
         target_image = before * (1 - masks) + pool.images[[pool.index[p] for p in insides]] * masks
-        texts = [caption(look, rng) if rng.random() >= CAPTION_DROPOUT else "" for look, _ in insides]
+        # dropped captions: the empty prompt (inpaint's unconditional input) or a negative prompt's words, half each
+        texts = [caption(look, rng) if rng.random() >= CAPTION_DROPOUT else rng.choice(("", negative_words(rng)))
+                 for look, _ in insides]
         target, masked = latents(pipe.vae, target_image, gen), latents(pipe.vae, before * (masks < 0.5), gen)
         small_masks = F.interpolate(masks, size=target.shape[-2:])
         _, hidden = hidden_states(pipe.text_encoder, token_ids(pipe.tokenizer, texts), False)
