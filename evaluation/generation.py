@@ -10,7 +10,8 @@ trained on, drawn anew, and looks whose (garment, colour) pair was never drawn i
 (training/generation_data.py HELD_OUT_PAIRS), reported apart, so composition is told from memory.
 - txt2img: the judged garment, colour and pattern of the image, how many of the five catalog products
   nearest the image (what the dashboard shows under it) share the prompt's garment and colour, and how much
-  the image looks like a catalog picture at all (its cosine similarity to the nearest product).
+  the image looks like a catalog picture at all (its cosine similarity to the nearest product); also for the
+  same looks asked as a Stylist turn asks (the words it adds, and its negative prompt).
 - edit: a drawn product and an instruction changing its colour or pattern; success where the judge reads
   the asked value, kept where it reads the other two attributes as before.
   The judge's reading of the exact edited drawing is given (what "kept" can reach by its reading), and of
@@ -51,6 +52,8 @@ from atelier.diffusion.pipelines import pipeline_class
 from atelier.labels import ZeroShotLabeler
 from atelier.model_repository import configured_scheduler
 from atelier.plots import saved_figure
+from atelier.stylist.interpreter import interpret
+from atelier.stylist.prompts import build_prompt
 from atelier.vocabulary import GARMENTS
 from evaluation.labels import ClipBundleEmbedder, evaluate_labels, measured_accuracy
 from export.diffusion import TorchNetworks, write_assets
@@ -64,6 +67,7 @@ JUDGE_BAR = 0.9
 RECOMMENDED = 5
 FIRST_EVAL_VARIANT = 1000  # drawings of a look that training (variants 0, 1, ...) never made
 BATCH = 8
+STYLIST_ROW = "trained, as the Stylist asks (its prompt and negative prompt)"
 
 
 def _png(image: Image.Image) -> bytes:
@@ -185,6 +189,12 @@ def eval_txt2img(pipes: dict[str, DiffusionPipeline], judge: Judge, cases: Cases
                 for n, (_, look) in enumerate(cases.split())]
     images = {name: run_pipeline(runnable("txt2img", pipe, repository, folder / name), requests, progress,
                          f"txt2img ({name})") for name, pipe in pipes.items()}
+    # What a Stylist turn asking for the look sends: its prompt (the style words it adds) and its negative prompt.
+    stylist = [{**request, **dict(zip(("prompt", "negative_prompt"), build_prompt(interpret(request["prompt"], False)
+                                                                                  .slots, trends=[])))}
+               for request in requests]
+    images[STYLIST_ROW] = run_pipeline(runnable("txt2img", pipes["trained"], repository, folder / "stylist"), stylist,
+                                       progress, "txt2img (as the Stylist asks)")
     images["nearest catalog image"] = judge.nearest_to_text([r["prompt"] for r in requests])
     # What the VAE alone lets through: the asked look, drawn exactly, encoded and decoded by the trained VAE.
     images["drawn look through the VAE (judge check)"] = [_through_vae(pipes["trained"].vae, draw(
@@ -349,9 +359,10 @@ def _chart(report: dict[str, Any], path: Path) -> None:
         for axis, kind in zip(np.atleast_1d(axes), kinds):
             systems = [name for name in report[kind] if "judge" not in name]
             metrics = [m for m in report[kind][systems[0]]["all"] if m not in ("matching_products", "catalog_likeness")]
+            width = 0.8 / len(systems)
             for n, name in enumerate(systems):
-                axis.bar(np.arange(len(metrics)) + (n - 1) * 0.27, [report[kind][name]["all"][m] or 0 for m in metrics],
-                         0.27, label=name)
+                axis.bar(np.arange(len(metrics)) + (n - (len(systems) - 1) / 2) * width,
+                         [report[kind][name]["all"][m] or 0 for m in metrics], width, label=name)
             axis.set_xticks(np.arange(len(metrics)), metrics)
             axis.set_ylim(0, 1)
             axis.set_title(kind)

@@ -23,7 +23,7 @@ from atelier.ports import free_port
 from atelier.triton_client import TritonClient
 from atelier.triton_server import EmbeddedTriton, TritonPorts
 from cli.stack import serve_trained
-from evaluation.generation import JUDGE_BAR, Judge, evaluate_generation
+from evaluation.generation import JUDGE_BAR, STYLIST_ROW, Judge, evaluate_generation
 from export.diffusion import export_is_current, export_pipelines
 from models.diffusion import SAMPLING_FILE, tiny_pipeline
 from training.train_generators import GeneratorTrainConfig, load_trained, train_generators
@@ -99,7 +99,7 @@ def test_the_evaluation_judges_with_a_measured_judge_beside_the_baselines(traine
     judge = report["judge"]
     assert all(judge["held_out_accuracy"][a] >= JUDGE_BAR for a in ("garment", "color", "pattern"))
     assert (report["prompts"]["seen"], report["prompts"]["unseen"]) == (8, 8)
-    assert set(report["txt2img"]) == {"trained", "random weights", "nearest catalog image",
+    assert set(report["txt2img"]) == {"trained", "random weights", "nearest catalog image", STYLIST_ROW,
                                       "drawn look through the VAE (judge check)"}
     for system in report["txt2img"].values():
         assert set(system) == {"all", "seen", "unseen"}
