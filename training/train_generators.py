@@ -59,8 +59,8 @@ from training.generator_objectives import LOSSES, People, Pool, latents, step_ge
 KINDS = ("txt2img", "inpaint", "edit", "tryon")
 EMA_DECAY = 0.995  # about the last 200 steps
 # The VAE's loss also counts the error of each 8x8 block's mean colour: per-pixel error is spent on edges and
-# pattern. It is not enough: the judge still reads only 65% of colours right after the VAE (pink comes back
-# beige, navy green), the ceiling of every pipeline's colour (docs/generation.md).
+# pattern. What colour needed most was steps (`vae_steps`; docs/generation.md): at 1,200 the judge read only 65%
+# of colours right after the VAE (pink came back beige, navy green), the ceiling of every pipeline's colour.
 COLOUR_POOL, COLOUR_WEIGHT = 8, 1.0
 # What the trained networks change in the tiny architecture (export/diffusion_models.py): a VAE deeper at the
 # bottom with twice the latent channels, and one norm group per layer in both networks. Group norm sets each
