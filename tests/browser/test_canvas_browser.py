@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from tests.browser.conftest import screenshot_path
+from tests.browser.conftest import screenshot_path, settle
 
 pytestmark = pytest.mark.browser
 
@@ -97,6 +97,7 @@ def test_any_discover_result_opens_on_the_creative_canvas(browser, dashboard_url
     page.get_by_label("Describe it").press("Enter")
     title = page.locator('[data-testid="stMarkdownContainer"] strong').first
     expect(title).to_be_visible(timeout=60_000)
+    settle(page)  # the search's rerun has drawn every card: the first title and button belong together
     name = title.inner_text()
     page.get_by_role("button", name="Edit on canvas").first.click()
     expect(page.get_by_text(f"Base: {name}")).to_be_visible(timeout=60_000)

@@ -115,3 +115,25 @@ def test_generate_page_shows_a_clear_error_and_keeps_the_history(app):
     assert not app.exception
     assert "prompt is empty" in app.error[0].value
     assert app.session_state["looks"] == []
+
+
+def test_system_page_shows_the_generators_training_side_by_side(monkeypatch, tmp_path, triton_server, milvus_uri,
+                                                                demo_store):
+    import os
+
+    from atelier.training_progress import TrainingProgress
+
+    progress = TrainingProgress({"vae": 10, "txt2img": 100, "inpaint": 50, "edit": 100}, finished=["vae"],
+                                pid=os.getpid())  # a live process: this one
+    progress.start("txt2img", 40)
+    progress.start("inpaint", 20)
+    (tmp_path / "models" / "generators").mkdir(parents=True)
+    progress.write(tmp_path / "models" / "generators")
+    app = open_dashboard(monkeypatch, {"ATELIER_TRITON_URL": triton_server.grpc_url, "ATELIER_MILVUS_URI": milvus_uri,
+                                       "ATELIER_COLLECTION": demo_store.collection, "ATELIER_HOME": str(tmp_path),
+                                       "ATELIER_MODEL_REPOSITORY": str(triton_server.repository)},
+                         page="views/system.py", timeout=120)
+    assert not app.exception
+    [bar] = [element.proto for element in app.get("progress")]
+    assert "training txt2img (step 40 of 100) and inpaint (step 20 of 50), then edit." in bar.text
+    assert bar.value == int(100 * (10 + 40 + 20) / 260)  # of all the steps planned

@@ -74,8 +74,12 @@ def test_start_over_clears_the_looks_and_filters(stylist_app):
     say(app, "start over")
     [conversation] = history.conversations("merchandiser")
     assert history.state(conversation["id"]) == {"slots": {}, "filters": {}, "looks": [], "current": None}
-    say(app, "a navy checked coat")
-    assert len({p["fields"]["category"] for p in history.messages(conversation["id"])[-1].products}) >= 3
+    say(app, "a navy outfit for the office")
+    answer = history.messages(conversation["id"])[-1]
+    assert len({p["fields"]["category"] for p in answer.products}) >= 3  # an outfit again, the dress filter gone
+    say(app, "a navy checked coat")  # one garment: the products most like it, whatever their category
+    answer = history.messages(conversation["id"])[-1]
+    assert "the catalog products most like it" in answer.text and len(answer.products) == 5
 
 
 def click(app: AppTest, label: str) -> None:
