@@ -333,7 +333,8 @@ def _train_in_lanes(todo: list[str], out_dir: Path, config: GeneratorTrainConfig
     try:
         while waiting or running:
             for kind in [k for k in waiting if DEPENDS_ON.get(k) not in (*waiting, *running)][:lanes - len(running)]:
-                running[kind] = context.Process(target=_lane, args=(kind, out_dir, config, threads, messages))
+                running[kind] = context.Process(target=_lane, args=(kind, out_dir, config, threads, messages,
+                                                                    os.getpid()))
                 running[kind].start()
                 waiting.remove(kind)
             try:
@@ -355,11 +356,10 @@ def _train_in_lanes(todo: list[str], out_dir: Path, config: GeneratorTrainConfig
             process.join()
 
 
-def _lane(kind: str, out_dir: Path, config: GeneratorTrainConfig, threads: int,
-          messages: multiprocessing.Queue) -> None:
-    """A lane's process: train `kind` over the trained VAE, reporting to the main process through `messages`; it
-    ends with the main process, however that ends."""
-    parent = os.getppid()
+def _lane(kind: str, out_dir: Path, config: GeneratorTrainConfig, threads: int, messages: multiprocessing.Queue,
+          parent: int) -> None:
+    """A lane's process: train `kind` over the trained VAE, reporting to the main process (`parent`) through
+    `messages`; it ends with the main process, however that ends (also before this lane got here)."""
 
     def orphaned() -> None:
         while os.getppid() == parent:
