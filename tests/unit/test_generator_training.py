@@ -208,11 +208,11 @@ def test_lanes_end_with_the_main_process_however_it_ends(tmp_path: Path) -> None
               f"train_generators({str(tmp_path)!r}, GeneratorTrainConfig(**{endless!r}), kinds=('txt2img', 'inpaint'),"
               f" progress=False, lanes=2)")
     main = subprocess.Popen([sys.executable, "-c", script])
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(getattr(TrainingProgress.read(tmp_path), "training", {})) < 2:
-        time.sleep(0.5)
-    lanes = [child for child in psutil.Process(main.pid).children() if "spawn_main" in " ".join(child.cmdline())]
-    assert len(lanes) == 2, "both lanes should be training"
+    deadline, lanes = time.monotonic() + 120, []
+    while time.monotonic() < deadline and len(lanes) < 2:  # both lanes started, maybe still importing
+        time.sleep(0.2)
+        lanes = [child for child in psutil.Process(main.pid).children() if "spawn_main" in " ".join(child.cmdline())]
+    assert len(lanes) == 2, "both lanes should have started"
     main.kill()  # no handler runs: the lanes must notice on their own
     main.wait()
     gone, alive = psutil.wait_procs(lanes, timeout=15)
