@@ -75,6 +75,7 @@ class ModelProfile:
     image_sides: tuple[int, ...] = ()  # the sizes the Generate page offers
     lora_steps: int = 20  # `atelier train lora` without --steps, --resolution
     lora_resolution: int = 64
+    lora_lr: float = 1e-4  # diffusers' SDXL LoRA example's
     lora_validation_steps: int = 2  # denoising steps of its validation images
 
 

@@ -75,8 +75,8 @@ class TrainingProgress:
                  for state in self.training.values() if state["step"] > state["first_step"]]
         if not rates:
             return None
-        left = sum(steps - int(self.training.get(name, {"step": 0})["step"]) for name, steps in self.plan.items()
-                   if name not in self.finished)
+        left = sum(self.plan[name] for name in self.plan if name not in self.finished) - sum(
+            int(state["step"]) for state in self.training.values())
         return left * sum(rates) / len(rates) / len(self.training)
 
     def describe(self) -> str:

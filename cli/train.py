@@ -115,7 +115,7 @@ def _train_lora(args: argparse.Namespace, settings: Settings) -> None:
     print(f"training a LoRA on {base or f'the {settings.profile} profile txt2img'}", file=sys.stderr)
     overrides = {"steps": args.steps or profile.lora_steps, "seed": args.seed or 0,
                  "resolution": args.resolution or (None if base else profile.lora_resolution), "rank": args.rank,
-                 "validation_inference_steps": profile.lora_validation_steps}
+                 "lr": args.lr or profile.lora_lr, "validation_inference_steps": profile.lora_validation_steps}
     run = train_lora(_lora_sources(args, settings, catalog), out, LoraTrainConfig(**overrides),
                      profile=settings.profile, source=base, resume=not args.no_resume)
     print(run.lora_path)
@@ -160,6 +160,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--base", help="lora: the txt2img checkpoint to train on (default: the generators trained on the "
                                   "demo catalog where trained, else the profile's)")
     p.add_argument("--rank", type=int, default=4, help="lora: LoRA rank")
+    p.add_argument("--lr", type=float, help="lora: learning rate (default: the profile's)")
     p.add_argument("--catalog-weight", type=float, default=1.0, help="lora: the catalog's share of the mixture")
     p.add_argument("--trends-weight", type=float, default=0.0, help="lora: the imported trend posts' share")
     p.add_argument("--orders", help="lora: a shopper profile whose purchases join the mixture")

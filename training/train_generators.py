@@ -2,8 +2,8 @@
 
 1. Draw the training pool: every training look (training/generation_data.py) in `variants` variants.
 2. Train one VAE on the pool (reconstruction plus a small KL term, as Stable Diffusion's, and the error of
-   each 8x8 block's mean colour), and set its scaling factor so that latents have unit variance. All pipelines
-   share it.
+   each 8x8 block's mean colour and of each pixel's chroma), and set its scaling factor so that latents have
+   unit variance. All pipelines share it.
 3. Train each UNet with its text encoder(s) from scratch, predicting the velocity of the target's noised
    latents (`SCHEDULE_CHANGES`: a schedule whose last step is pure noise), conditioned as its pipeline
    conditions it at inference (atelier/diffusion/pipelines/).
@@ -58,10 +58,13 @@ from training.generator_objectives import LOSSES, People, Pool, latents, step_ge
 # beside inpaint, then edit, while try-on waits for inpaint: the shortest time to all four on this machine.
 KINDS = ("txt2img", "inpaint", "edit", "tryon")
 EMA_DECAY = 0.995  # about the last 200 steps
-# The VAE's loss also counts the error of each 8x8 block's mean colour: per-pixel error is spent on edges and
-# pattern. What colour needed most was steps (`vae_steps`; docs/generation.md): at 1,200 the judge read only 65%
-# of colours right after the VAE (pink came back beige, navy green), the ceiling of every pipeline's colour.
-COLOUR_POOL, COLOUR_WEIGHT = 8, 1.0
+# The VAE's loss also counts the error of each 8x8 block's mean colour, and of each pixel's chroma (its red-green
+# and blue-yellow opponent components, `_chroma`): per-pixel RGB error is mostly spent on lightness, edges and
+# pattern, and a VAE trained on it alone learnt hue last (pink came back beige, navy green: at 1,200 steps the
+# judge read 65% of colours right after the VAE, the ceiling of every pipeline's colour). At 1,000 steps, the
+# chroma term took the judged colour through the VAE from 0.61 to 0.77 (weight 4; 16 spent the steps on hue and
+# lost lightness: 0.42); docs/generation.md.
+COLOUR_POOL, COLOUR_WEIGHT, CHROMA_WEIGHT = 8, 1.0, 4.0
 # What the trained networks change in the tiny architecture (export/diffusion_models.py): a VAE deeper at the
 # bottom with twice the latent channels, and one norm group per layer in both networks. Group norm sets each
 # group's mean and spread over the picture; with the toy widths' groups of one or two channels, that is each
@@ -99,10 +102,13 @@ def untrained(kind: str, seed: int) -> DiffusionPipeline:
 @dataclass(frozen=True)
 class GeneratorTrainConfig:
     variants: int = 4  # drawings of each look
-    vae_steps: int = 3000  # judged colour through the VAE: 0.66 at 1,000 steps, 0.78 at 2,000, 0.91 at 3,000
+    vae_steps: int = 3000  # without the chroma term, judged colour through it 0.66 / 0.78 / 0.91 at 1k / 2k / 3k
     vae_batch: int = 16
     vae_crop: int = 64  # the VAE is convolutional: it learns from crops, and runs on whole pictures
     vae_lr: float = 3e-3
+    decoder_steps: int = 400  # then its decoder alone on whole pictures, as many pixels a step as the crops
+    decoder_batch: int = 4
+    decoder_lr: float = 5e-4
     txt2img_steps: int = 3500  # from the prompt alone: colour came last (0.60 at 1,500 steps, 0.70 at 3,000)
     edit_steps: int = 3000  # 24 instructions: success 0.75 / kept 0.46 at 1,500 steps, 0.875 / 0.625 at 3,000
     inpaint_steps: int = 1500
@@ -211,7 +217,26 @@ def _train(name: str, modules: dict[str, torch.nn.Module], loss_at: Callable[[in
     return losses
 
 
+def _chroma(images: torch.Tensor) -> torch.Tensor:
+    """The red-green and blue-yellow opponent components of RGB `images` (N, 3, H, W): their hue and saturation."""
+    red, green, blue = images.unbind(dim=1)
+    return torch.stack([red - green, blue - (red + green) / 2], dim=1)
+
+
+def _reconstruction_loss(decoded: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    colour = F.mse_loss(F.avg_pool2d(decoded, COLOUR_POOL), F.avg_pool2d(images, COLOUR_POOL))
+    chroma = F.mse_loss(_chroma(decoded), _chroma(images))
+    return F.mse_loss(decoded, images) + COLOUR_WEIGHT * colour + CHROMA_WEIGHT * chroma
+
+
+def _settings(config: GeneratorTrainConfig) -> dict:
+    """What a checkpoint must share with a run to be resumed: the config, but the decoder's fine-tune, which
+    changes nothing the encoder and the UNets learn from (the UNets learn the encoder's latents)."""
+    return {k: v for k, v in asdict(config).items() if not k.startswith("decoder_")}
+
+
 def train_vae(pool: Pool, out_dir: Path, config: GeneratorTrainConfig, tracker: Tracker) -> AutoencoderKL:
+    """The VAE on crops (`vae_steps`), then its decoder alone on whole pictures (`decoder_steps`)."""
     folder = out_dir / "vae"
     if (folder / "config.json").exists():
         return AutoencoderKL.from_pretrained(folder)
@@ -224,20 +249,37 @@ def train_vae(pool: Pool, out_dir: Path, config: GeneratorTrainConfig, tracker: 
         x, y = (int(v) for v in torch.randint(0, pool.images.shape[-1] - crop + 1, (2,), generator=gen))
         images = pool.images[picks, :, y : y + crop, x : x + crop]
         posterior = vae.encode(images).latent_dist
-        decoded = vae.decode(posterior.sample(gen)).sample
-        colour = F.mse_loss(F.avg_pool2d(decoded, COLOUR_POOL), F.avg_pool2d(images, COLOUR_POOL))
-        return F.mse_loss(decoded, images) + COLOUR_WEIGHT * colour + 1e-6 * posterior.kl().mean()
+        return _reconstruction_loss(vae.decode(posterior.sample(gen)).sample, images) + 1e-6 * posterior.kl().mean()
 
-    settings = {"network": "vae", **asdict(config)}
-    _train("vae", {"vae": vae}, loss_at, config.vae_steps, config.vae_lr, out_dir, settings,
-           config.checkpoint_every, tracker)
+    _train("vae", {"vae": vae}, loss_at, config.vae_steps, config.vae_lr, out_dir, {"network": "vae",
+           **_settings(config)}, config.checkpoint_every, tracker)
+    tracker.finish("vae")
+    _fine_tune_decoder(vae, pool, out_dir, config, tracker)
     with torch.no_grad():
         latents = torch.cat([vae.encode(chunk).latent_dist.mode() for chunk in pool.images.split(256)])
     vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
     pool.latents = latents * vae.config.scaling_factor  # what the UNets learn from: encoded once
     vae.save_pretrained(folder)
-    tracker.finish("vae")
     return vae
+
+
+def _fine_tune_decoder(vae: AutoencoderKL, pool: Pool, out_dir: Path, config: GeneratorTrainConfig,
+                       tracker: Tracker) -> None:
+    """The decoder alone on whole pictures, the encoder (and so the latents) kept. Its norms' single group spans
+    the whole picture, and a decoder trained on crops only drew whole pictures lighter (+6 to +8 of 255 on every
+    channel, grey turned greenish): 400 steps on whole pictures took that to +2 to +3, and the judged colour
+    through the VAE from 0.91 to 0.95 (docs/generation.md)."""
+    def loss_at(step: int) -> torch.Tensor:
+        rng, gen = step_generators(config.seed, step)
+        images = pool.images[[rng.randrange(len(pool.images)) for _ in range(config.decoder_batch)]]
+        with torch.no_grad():
+            latents = vae.encode(images).latent_dist.sample(gen)
+        return _reconstruction_loss(vae.decode(latents).sample, images)
+
+    _train("vae-decoder", {"decoder": vae.decoder, "post_quant_conv": vae.post_quant_conv}, loss_at,
+           config.decoder_steps, config.decoder_lr, out_dir, {"network": "vae-decoder", **asdict(config)},
+           config.checkpoint_every, tracker)
+    tracker.finish("vae-decoder")
 
 
 def _starting_point(kind: str, vae: AutoencoderKL, out_dir: Path, config: GeneratorTrainConfig) -> DiffusionPipeline:
@@ -271,7 +313,7 @@ def train_pipeline(kind: str, vae: AutoencoderKL, pool: Pool, out_dir: Path, con
     modules = {name: getattr(pipe, name) for name in ("unet", "text_encoder", "text_encoder_2")
                if getattr(pipe, name, None) is not None}
     settings = {"network": kind, "vae": float(vae.config.scaling_factor), "schedule": SCHEDULE_CHANGES,
-                **asdict(config)}
+                **_settings(config)}
     loss_at = LOSSES[kind](pipe, data, schedule, config.seed, config.unet_batch)
     _train(kind, modules, loss_at, config.steps(kind), config.unet_lr, out_dir, settings, config.checkpoint_every,
            tracker)
@@ -304,9 +346,10 @@ def train_generators(out_dir: Path, config: GeneratorTrainConfig = GeneratorTrai
     if not resume and out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    finished = [*(["vae"] if (out_dir / "vae" / "config.json").exists() else []), *trained_folders(out_dir, kinds)]
-    tracker = Tracker(out_dir, {"vae": config.vae_steps, **{kind: config.steps(kind) for kind in kinds}}, finished,
-                      progress)
+    vae_trained = (out_dir / "vae" / "config.json").exists()
+    finished = [*(["vae", "vae-decoder"] if vae_trained else []), *trained_folders(out_dir, kinds)]
+    plan = {"vae": config.vae_steps, "vae-decoder": config.decoder_steps, **{k: config.steps(k) for k in kinds}}
+    tracker = Tracker(out_dir, plan, finished, progress)
     pool = Pool(config.variants, progress)
     vae = train_vae(pool, out_dir, config, tracker)
     todo = [kind for kind in kinds if kind not in finished]

@@ -31,10 +31,11 @@ from training.train_generators import GeneratorTrainConfig, load_trained, train_
 pytestmark = pytest.mark.integration
 
 # A few minutes on 2 cores: far from the demo's training, enough to draw what noise cannot.
-BRIEF = GeneratorTrainConfig(variants=1, vae_steps=150, txt2img_steps=200, unet_batch=16)
+BRIEF = GeneratorTrainConfig(variants=1, vae_steps=150, decoder_steps=20, txt2img_steps=200, unet_batch=16)
 REQUEST = {"prompt": "a red striped dress", "seed": 3, "steps": 8, "width": 128, "height": 128}
-MOMENT = GeneratorTrainConfig(variants=1, vae_steps=2, vae_batch=2, inpaint_steps=2, tryon_steps=2, tryon_people=4,
-                              unet_batch=2)  # the try-on path only: what it draws is measured in docs/generation.md
+# the try-on path only: what it draws is measured in docs/generation.md
+MOMENT = GeneratorTrainConfig(variants=1, vae_steps=2, vae_batch=2, decoder_steps=2, inpaint_steps=2, tryon_steps=2,
+                              tryon_people=4, unet_batch=2)
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,8 @@ from training.generation_data import (
 from training.generator_objectives import TRYON_SIZE
 from training.viton_synthetic import synthetic_pair
 
-QUICK = trainer.GeneratorTrainConfig(variants=1, vae_steps=3, vae_batch=2, txt2img_steps=3, edit_steps=3,
+QUICK = trainer.GeneratorTrainConfig(variants=1, vae_steps=3, vae_batch=2, decoder_steps=2, decoder_batch=2,
+                                     txt2img_steps=3, edit_steps=3,
                                      inpaint_steps=3, tryon_steps=3, tryon_people=2, unet_batch=2,
                                      checkpoint_every=2)
 
@@ -75,6 +76,17 @@ def _weights(out: Path) -> dict[str, str]:
     return {kind: weights_sha256(pipe) for kind, pipe in loaded.items()}
 
 
+def test_the_vae_chroma_sees_hue_and_saturation_not_lightness() -> None:
+    def pixel(rgb: tuple[int, int, int]) -> torch.Tensor:
+        return (torch.tensor(rgb, dtype=torch.float32) / 127.5 - 1)[None, :, None, None]
+
+    greys = [trainer._chroma(pixel((v, v, v))) for v in (30, 128, 246)]
+    assert all(torch.allclose(grey, torch.zeros(1, 2, 1, 1), atol=1e-6) for grey in greys)
+    navy, green, pink, beige = (trainer._chroma(pixel(COLOURS[c])) for c in ("navy", "green", "pink", "beige"))
+    assert navy[0, 1] > 0 > green[0, 1]  # blue against yellow: navy to the blue side, green to the yellow
+    assert pink[0, 0] > beige[0, 0] > 0  # red against green: pink the redder, beige barely
+
+
 def test_training_is_deterministic_and_resumes_where_it_stopped(tmp_path: Path, monkeypatch) -> None:
     straight = _trained(tmp_path / "straight")
     assert _trained(tmp_path / "again") == straight
@@ -96,6 +108,18 @@ def test_training_is_deterministic_and_resumes_where_it_stopped(tmp_path: Path, 
     assert (tmp_path / "resumed" / "txt2img.pt").exists() and not (tmp_path / "resumed" / "txt2img").exists()
     monkeypatch.setitem(trainer.LOSSES, "txt2img", loss)
     assert _trained(tmp_path / "resumed") == straight
+
+
+def test_the_decoder_fine_tune_keeps_the_encoder_and_so_the_latents_the_unets_learn(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    trainer.train_generators(out, QUICK, kinds=(), progress=False)
+    on_crops = torch.load(out / "vae.pt", weights_only=True)["average"]  # the VAE before its decoder's fine-tune
+    vae = trainer.AutoencoderKL.from_pretrained(out / "vae")
+    names = [name for name, _ in vae.named_parameters()]
+    kept = {name: torch.equal(before, after) for name, before, after in zip(names, on_crops, vae.parameters())}
+    assert all(same for name, same in kept.items() if name.startswith(("encoder.", "quant_conv.")))
+    assert not all(same for name, same in kept.items() if name.startswith("decoder."))
+    assert TrainingProgress.read(out).finished == ["vae", "vae-decoder"]
 
 
 def _trained(out: Path) -> dict[str, str]:
@@ -169,7 +193,8 @@ def test_lanes_train_networks_side_by_side_each_after_what_it_starts_from(tmp_pa
     assert set(folders) == {"txt2img", "inpaint", "tryon"} and sorted(served) == sorted(folders.items())
     assert served.index(("inpaint", out / "inpaint")) < served.index(("tryon", out / "tryon"))
     progress = TrainingProgress.read(out)
-    assert progress.done and not progress.training and sorted(progress.finished) == sorted(["vae", *folders])
+    assert progress.done and not progress.training
+    assert sorted(progress.finished) == sorted(["vae", "vae-decoder", *folders])
     inpaint, tryon = (UNet2DConditionModel.from_pretrained(out / kind / "unet") for kind in ("inpaint", "tryon"))
     assert any(not torch.equal(a, b) for a, b in zip(inpaint.parameters(), tryon.parameters()))
 
