@@ -2,8 +2,9 @@
 
 1. Draw the training pool: every training look (training/generation_data.py) in `variants` variants.
 2. Train one VAE on the pool (reconstruction plus a small KL term, as Stable Diffusion's, and the error of
-   each 8x8 block's mean colour and of each pixel's chroma), and set its scaling factor so that latents have
-   unit variance. All pipelines share it.
+   each 8x8 block's mean colour and of each pixel's chroma), then its decoder alone on whole pictures (the
+   encoder, and so the latents, kept), and set its scaling factor so that latents have unit variance. All
+   pipelines share it.
 3. Train each UNet with its text encoder(s) from scratch, predicting the velocity of the target's noised
    latents (`SCHEDULE_CHANGES`: a schedule whose last step is pure noise), conditioned as its pipeline
    conditions it at inference (atelier/diffusion/pipelines/).
