@@ -75,8 +75,7 @@ class TrainingProgress:
                  for state in self.training.values() if state["step"] > state["first_step"]]
         if not rates:
             return None
-        left = sum(self.plan[name] for name in self.plan if name not in self.finished) - sum(
-            int(state["step"]) for state in self.training.values())
+        left = sum(self.plan.values()) - self.steps_done
         return left * sum(rates) / len(rates) / len(self.training)
 
     def describe(self) -> str:
