@@ -5,14 +5,14 @@
    each 8x8 block's mean colour and of each pixel's chroma), then its decoder alone on whole pictures (the
    encoder, and so the latents, kept), and set its scaling factor so that latents have unit variance. All
    pipelines share it.
-3. Train each UNet with its text encoder(s) from scratch, predicting the velocity of the target's noised
-   latents (`SCHEDULE_CHANGES`: a schedule whose last step is pure noise), conditioned as its pipeline
-   conditions it at inference (atelier/diffusion/pipelines/).
+3. Train each UNet with its text encoder(s), from scratch or from the trained inpaint network, predicting the
+   velocity of the target's noised latents (`SCHEDULE_CHANGES`: a schedule whose last step is pure noise),
+   conditioned as its pipeline conditions it at inference (atelier/diffusion/pipelines/).
    - txt2img (SDXL): a caption through both text encoders and the text-time embedding; 10% of captions
      dropped: to zeros, SDXL's unconditional input when no negative prompt is given, or to a negative prompt's
      words ("blurry, low quality"), which name nothing drawn;
-   - edit (instruct-pix2pix): an instruction and the unscaled latents of the picture before it; the text,
-     the image or both dropped 5% of the time each, for its two guidance scales;
+   - edit (instruct-pix2pix, from inpaint as it is from SD 1.5): an instruction and the unscaled latents of the
+     picture before it; the text, the image or both dropped 5% of the time each, for its two guidance scales;
    - inpaint: a caption, the mask and the latents of the picture with the masked part blanked; the target
      has another look inside the mask (the caption's), or the same look;
    - tryon (CatVTON's recipe): the trained inpaint UNet, its cross-attention skipped, fine-tuned on synthetic
@@ -31,11 +31,7 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing
-import os
-import queue
 import shutil
-import threading
-import time
 import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -45,19 +41,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, DiffusionPipeline, UNet2DConditionModel
-from tqdm import tqdm
+from transformers import CLIPTextModel
 
 from atelier.config import AtelierError
-from atelier.training_progress import WRITE_EVERY_S, TrainingProgress
 from models.diffusion import SAMPLING_FILE, tiny_pipeline
 from models.diffusion.tryon import TryOnPipeline
 from training.checkpoints import load_checkpoint, save_checkpoint
 from training.generation_data import SIZE
 from training.generator_objectives import LOSSES, People, Pool, latents, step_generators
+from training.lanes import Relay, Tracker, end_with, train_in_lanes
 
-# In training order: try-on starts from the trained inpaint UNet. In two lanes (train_generators), txt2img trains
-# beside inpaint, then edit, while try-on waits for inpaint: the shortest time to all four on this machine.
+# In training order: edit and try-on start from the trained inpaint network. In two lanes (train_generators),
+# txt2img trains beside inpaint, then edit and try-on: the shortest time to all four on this machine.
 KINDS = ("txt2img", "inpaint", "edit", "tryon")
+DEPENDS_ON = {"edit": "inpaint", "tryon": "inpaint"}  # they start from the trained inpaint network
 EMA_DECAY = 0.995  # about the last 200 steps
 # The VAE's loss also counts the error of each 8x8 block's mean colour, and of each pixel's chroma (its red-green
 # and blue-yellow opponent components, `_chroma`): per-pixel RGB error is mostly spent on lightness, edges and
@@ -81,7 +78,7 @@ SCHEDULE_CHANGES = {"rescale_betas_zero_snr": True, "prediction_type": "v_predic
 # How the trained networks sample best, saved beside their weights (models.diffusion.SAMPLING_FILE) to become
 # their served defaults: the published guidance scales over-saturate a network this small into the wrong colour,
 # and the edit keeps more of its picture with more image guidance (swept with `atelier eval generation`'s judge).
-SAMPLING = {"txt2img": {"guidance_scale": 2.0}, "edit": {"guidance_scale": 3.0, "image_guidance_scale": 2.5},
+SAMPLING = {"txt2img": {"guidance_scale": 2.0}, "edit": {"guidance_scale": 2.0, "image_guidance_scale": 1.5},
             "inpaint": {"guidance_scale": 3.0},
             # try-on: CatVTON's guidance; processed at the size it learnt (its synthetic people's), and pasted back
             "tryon": {"guidance_scale": 2.5, "processing_side": 128}}
@@ -111,8 +108,8 @@ class GeneratorTrainConfig:
     decoder_batch: int = 4
     decoder_lr: float = 5e-4
     txt2img_steps: int = 3500  # from the prompt alone: colour came last (0.60 at 1,500 steps, 0.70 at 3,000)
-    edit_steps: int = 3000  # 24 instructions: success 0.75 / kept 0.46 at 1,500 steps, 0.875 / 0.625 at 3,000
-    inpaint_steps: int = 1500
+    edit_steps: int = 4000  # from inpaint's weights, success 0.72 / kept 0.61 at 1,000 steps, 0.90 / 0.75 at 3,000
+    inpaint_steps: int = 2500
     tryon_steps: int = 800
     tryon_people: int = 512  # synthetic people (and their garments) drawn for try-on
     unet_batch: int = 32
@@ -122,55 +119,6 @@ class GeneratorTrainConfig:
 
     def steps(self, kind: str) -> int:
         return getattr(self, f"{kind}_steps")
-
-
-class Tracker:
-    """Progress of the networks in training: a tqdm bar each (`bars`), and out_dir/progress.json
-    (atelier/training_progress.py) for the dashboard. Networks trained in lanes report to it through a `Relay`."""
-
-    def __init__(self, out_dir: Path, plan: dict[str, int], finished: list[str], bars: bool) -> None:
-        self.out_dir, self.bars, self.last_write, self.progress_bars = out_dir, bars, 0.0, {}
-        self.state = TrainingProgress(plan, finished=finished, pid=os.getpid())
-        self.state.write(out_dir)
-
-    def start(self, network: str, step: int) -> None:
-        self.state.start(network, step)
-        self.progress_bars[network] = tqdm(total=self.state.plan[network], initial=step, desc=f"train {network}",
-                                           unit="step", disable=not self.bars, position=len(self.progress_bars))
-        self.state.write(self.out_dir)
-
-    def step(self, network: str, step: int, loss: float) -> None:
-        bar = self.progress_bars[network]
-        bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-        bar.update(step - bar.n)
-        self.state.training[network]["step"] = step
-        if time.time() - self.last_write >= WRITE_EVERY_S:
-            self.state.write(self.out_dir)
-            self.last_write = time.time()
-
-    def finish(self, network: str) -> None:
-        if network in self.progress_bars:
-            self.progress_bars.pop(network).close()
-        self.state.finish(network)
-        self.state.write(self.out_dir)
-
-
-class Relay:
-    """What a lane's process has in place of the Tracker: it sends each report to the main process's Tracker."""
-
-    bars = False
-
-    def __init__(self, messages: multiprocessing.Queue) -> None:
-        self.messages = messages
-
-    def start(self, network: str, step: int) -> None:
-        self.messages.put(("start", network, step))
-
-    def step(self, network: str, step: int, loss: float) -> None:
-        self.messages.put(("step", network, step, loss))
-
-    def finish(self, network: str) -> None:
-        self.messages.put(("finish", network))
 
 
 def _train(name: str, modules: dict[str, torch.nn.Module], loss_at: Callable[[int], torch.Tensor], steps: int,
@@ -284,17 +232,28 @@ def _fine_tune_decoder(vae: AutoencoderKL, pool: Pool, out_dir: Path, config: Ge
 
 
 def _starting_point(kind: str, vae: AutoencoderKL, out_dir: Path, config: GeneratorTrainConfig) -> DiffusionPipeline:
-    """`kind`'s pipeline over the trained `vae` as its training starts: random weights, except try-on, which starts
-    from the trained inpaint UNet and scheduler, as CatVTON starts from SD 1.5 inpainting."""
-    if kind != "tryon":
+    """`kind`'s pipeline over the trained `vae` as its training starts: random weights, except those that start
+    from the trained inpaint network (`DEPENDS_ON`), as the published ones start from Stable Diffusion: try-on
+    from its UNet and scheduler, as CatVTON from SD 1.5 inpainting; edit from its UNet and text encoder, as
+    instruct-pix2pix from SD 1.5, its picture read through the weights inpaint reads the unmasked picture with."""
+    if kind not in DEPENDS_ON:
         pipe = untrained(kind, config.seed)
         pipe.register_modules(vae=vae)
         return pipe
-    inpaint = out_dir / "inpaint"
-    if not _finished(inpaint):
-        raise AtelierError("try-on is fine-tuned from the trained inpaint network: train inpaint first")
-    return TryOnPipeline(UNet2DConditionModel.from_pretrained(inpaint / "unet"), vae,
-                         DDIMScheduler.from_pretrained(inpaint / "scheduler"))
+    inpaint = out_dir / DEPENDS_ON[kind]
+    unet = UNet2DConditionModel.from_pretrained(inpaint / "unet")
+    if kind == "tryon":
+        return TryOnPipeline(unet, vae, DDIMScheduler.from_pretrained(inpaint / "scheduler"))
+    pipe = untrained(kind, config.seed)
+    pipe.register_modules(vae=vae)
+    weights, latent = unet.state_dict(), VAE_CHANGES["latent_channels"]
+    # inpaint reads [noisy latents, mask, masked latents]; edit [noisy latents, the picture's unscaled latents]
+    conv_in = weights["conv_in.weight"]
+    picture = conv_in[:, latent + 1 :] * vae.config.scaling_factor
+    weights["conv_in.weight"] = torch.cat([conv_in[:, :latent], picture], dim=1)
+    pipe.unet.load_state_dict(weights)
+    pipe.text_encoder.load_state_dict(CLIPTextModel.from_pretrained(inpaint / "text_encoder").state_dict())
+    return pipe
 
 
 def train_pipeline(kind: str, vae: AutoencoderKL, pool: Pool, out_dir: Path, config: GeneratorTrainConfig,
@@ -347,15 +306,20 @@ def train_generators(out_dir: Path, config: GeneratorTrainConfig = GeneratorTrai
     if not resume and out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    for kind in kinds:
+        if kind in DEPENDS_ON and DEPENDS_ON[kind] not in kinds and not _finished(out_dir / DEPENDS_ON[kind]):
+            raise AtelierError(f"{kind} is fine-tuned from the trained {DEPENDS_ON[kind]} network: train "
+                               f"{DEPENDS_ON[kind]} first (or with it)")
     vae_trained = (out_dir / "vae" / "config.json").exists()
     finished = [*(["vae", "vae-decoder"] if vae_trained else []), *trained_folders(out_dir, kinds)]
     plan = {"vae": config.vae_steps, "vae-decoder": config.decoder_steps, **{k: config.steps(k) for k in kinds}}
     tracker = Tracker(out_dir, plan, finished, progress)
     pool = Pool(config.variants, progress)
     vae = train_vae(pool, out_dir, config, tracker)
-    todo = [kind for kind in kinds if kind not in finished]
+    todo = [kind for kind in KINDS if kind in kinds and kind not in finished]  # each after what it starts from
     if lanes > 1 and len(todo) > 1:
-        _train_in_lanes(todo, out_dir, config, tracker, lanes, on_trained)
+        served = None if on_trained is None else lambda kind: on_trained(kind, out_dir / kind)
+        train_in_lanes(todo, DEPENDS_ON, _lane, (out_dir, config), tracker, lanes, served)
         return trained_folders(out_dir, kinds)
     for kind in todo:
         train_pipeline(kind, vae, pool, out_dir, config, tracker)
@@ -364,53 +328,12 @@ def train_generators(out_dir: Path, config: GeneratorTrainConfig = GeneratorTrai
     return trained_folders(out_dir, kinds)
 
 
-DEPENDS_ON = {"tryon": "inpaint"}  # try-on starts from the trained inpaint UNet
-
-
-def _train_in_lanes(todo: list[str], out_dir: Path, config: GeneratorTrainConfig, tracker: Tracker, lanes: int,
-                    on_trained: Callable[[str, Path], None] | None) -> None:
-    """Train `todo` in `lanes` processes side by side: in `todo`'s order, each as soon as a lane is free and the
-    network it starts from is trained. A lane that fails or dies stops them all, with its error."""
-    context = multiprocessing.get_context("spawn")
-    messages, waiting, running = context.Queue(), list(todo), {}
-    threads = max(1, (os.cpu_count() or 1) // lanes)
-    try:
-        while waiting or running:
-            for kind in [k for k in waiting if DEPENDS_ON.get(k) not in (*waiting, *running)][:lanes - len(running)]:
-                running[kind] = context.Process(target=_lane, args=(kind, out_dir, config, threads, messages,
-                                                                    os.getpid()))
-                running[kind].start()
-                waiting.remove(kind)
-            try:
-                event, kind, *details = messages.get(timeout=WRITE_EVERY_S)
-            except queue.Empty:
-                if dead := [kind for kind, process in running.items() if not process.is_alive()]:
-                    raise AtelierError(f"training {dead[0]} stopped (exit code {running[dead[0]].exitcode})") from None
-                continue
-            if event == "failed":
-                raise AtelierError(f"training {kind} failed: {details[0].strip().splitlines()[-1]}\n{details[0]}")
-            getattr(tracker, event)(kind, *details)
-            if event == "finish":
-                running.pop(kind).join()
-                if on_trained is not None:
-                    on_trained(kind, out_dir / kind)
-    finally:
-        for process in running.values():
-            process.terminate()
-            process.join()
-
-
 def _lane(kind: str, out_dir: Path, config: GeneratorTrainConfig, threads: int, messages: multiprocessing.Queue,
           parent: int) -> None:
-    """A lane's process: train `kind` over the trained VAE, reporting to the main process (`parent`) through
-    `messages`; it ends with the main process, however that ends (also before this lane got here)."""
-
-    def orphaned() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=orphaned, daemon=True).start()
+    """A lane's process (training/lanes.py): train `kind` over the trained VAE, reporting to the main process
+    (`parent`) through `messages`; it ends with the main process, however that ends (also before this lane got
+    here)."""
+    end_with(parent)
     torch.set_num_threads(threads)
     try:
         vae = AutoencoderKL.from_pretrained(out_dir / "vae")

@@ -169,6 +169,27 @@ def test_tryon_is_fine_tuned_from_the_trained_inpaint_network_and_served_whole_a
     assert request.size == (96, 128) and request.output_size == (384, 512)  # learnt at 128 px, pasted back
 
 
+def test_edit_starts_from_the_trained_inpaint_network_reading_its_picture_as_inpaint_reads_the_unmasked_one(
+        tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(AtelierError, match="train inpaint first"):
+        trainer.train_generators(out, QUICK, kinds=("edit",), progress=False)
+    trainer.train_generators(out, QUICK, kinds=("inpaint",), progress=False)
+    vae = trainer.AutoencoderKL.from_pretrained(out / "vae")
+    edit = trainer._starting_point("edit", vae, out, QUICK)
+    inpaint = load_diffusers_pipeline("inpaint", "tiny", str(out / "inpaint"))
+    assert all(torch.equal(a, b) for a, b in zip(edit.text_encoder.parameters(), inpaint.text_encoder.parameters()))
+    torch.manual_seed(0)
+    noisy, picture = torch.randn(2, 8, 16, 16), torch.randn(2, 8, 16, 16)
+    text = torch.randn(2, 77, edit.unet.config.cross_attention_dim)
+    t = torch.tensor([10, 900])
+    with torch.no_grad():  # nothing masked: inpaint sees the whole picture's (scaled) latents, edit them unscaled
+        as_inpaint = inpaint.unet(torch.cat([noisy, torch.zeros(2, 1, 16, 16), picture], dim=1), t, text).sample
+        scaled = picture / vae.config.scaling_factor
+        as_edit = edit.unet(torch.cat([noisy, scaled], dim=1), t, text).sample
+    torch.testing.assert_close(as_edit, as_inpaint, rtol=1e-4, atol=1e-5)
+
+
 def test_a_lora_trains_on_the_trained_txt2img_at_its_size_predicting_its_velocity(tmp_path: Path) -> None:
     from PIL import Image
 
@@ -201,8 +222,8 @@ def test_lanes_train_networks_side_by_side_each_after_what_it_starts_from(tmp_pa
 
 def test_a_failing_lane_stops_the_others_with_its_error(tmp_path: Path) -> None:
     broken = trainer.GeneratorTrainConfig(**{**QUICK.__dict__, "unet_lr": -1.0})
-    with pytest.raises(AtelierError, match=r"training (txt2img|edit) failed: ValueError: Invalid learning rate"):
-        trainer.train_generators(tmp_path / "out", broken, kinds=("txt2img", "edit"), progress=False, lanes=2)
+    with pytest.raises(AtelierError, match=r"training (txt2img|inpaint) failed: ValueError: Invalid learning rate"):
+        trainer.train_generators(tmp_path / "out", broken, kinds=("txt2img", "inpaint"), progress=False, lanes=2)
 
 
 def test_progress_of_networks_training_side_by_side_reads_as_one_line() -> None:
