@@ -43,7 +43,19 @@ FILTER_FIELDS = ("category", "garment", "color", "pattern", "brand", "source", *
 OUTPUT_FIELDS = [name for name in TEXT_FIELDS if name not in ("row_hash", "image_fingerprint")] + [
     "price", *LABEL_FIELDS, *CONFIDENCE_FIELDS]
 ID_MAX_LENGTH = 128
-SEARCH_EF = 64  # HNSW search breadth: the recall/latency trade-off measured by `atelier bench`
+# HNSW's search breadth (ef) by collection size, (rows up to, ef): the smallest breadth of `atelier bench search`'s
+# sweep whose recall@10 against exact search reached 0.99 for typed queries on the demo catalog drawn at that size
+# (pictures of products found their exact top 10 at every breadth); docs/benchmarks.md. Above the largest size
+# measured, the largest breadth swept (unmeasured there). Sealing a collection records its breadth in it.
+HNSW_GRAPH = {"M": 16, "efConstruction": 200}  # how the index is built (its links per node, its build breadth)
+SEARCH_BREADTHS = ((10_000, 128), (100_000, 512))
+LARGEST_BREADTH = 1024
+SEARCH_EF_PROPERTY = "atelier.search_ef"
+
+
+def search_breadth(rows: int) -> int:
+    """The HNSW search breadth for a collection of `rows` rows."""
+    return next((ef for size, ef in SEARCH_BREADTHS if rows <= size), LARGEST_BREADTH)
 
 
 class ModelMismatchError(AtelierError):
@@ -213,7 +225,7 @@ class EmbeddingCollection:
         schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=model.dim)
         self.add_fields(schema)
         index = self.client.prepare_index_params()
-        index.add_index("embedding", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 200})
+        index.add_index("embedding", index_type="HNSW", metric_type="COSINE", params=HNSW_GRAPH)
         self.client.create_collection(self.collection, schema=schema, index_params=index,
                                       properties={MODEL_PROPERTY: model.to_json()})
 
@@ -231,10 +243,17 @@ class EmbeddingCollection:
                 return [{name: row[name] for name in fields} for row in rows]
 
     def seal(self) -> None:
-        """Flush what was just written into sealed, indexed segments. Searched while still growing, a
-        2,000-product catalog answered in about 145 ms a search on Milvus Lite, 20 ms once sealed (one client,
-        this machine): ingest seals when it is done."""
+        """Flush what was just written into sealed, indexed segments, and record the search breadth for the
+        collection's size. Searched while still growing, a 2,000-product catalog answered in about 145 ms a search
+        on Milvus Lite, 20 ms once sealed (one client, this machine): ingest seals when it is done."""
         self.client.flush(self.collection)
+        self.client.alter_collection_properties(self.collection,
+                                                properties={SEARCH_EF_PROPERTY: str(search_breadth(self.count()))})
+
+    def search_ef(self) -> int:
+        """The search breadth recorded when the collection was last sealed (for its size now where it was not)."""
+        recorded = self.client.describe_collection(self.collection).get("properties", {}).get(SEARCH_EF_PROPERTY)
+        return int(recorded) if recorded else search_breadth(self.count())
 
     def count(self, filter_expr: str = "") -> int:
         if not self.exists():
@@ -283,14 +302,6 @@ class CatalogStore(EmbeddingCollection):
         ]
         self.client.upsert(self.collection, records)
 
-    def row_hashes(self, ids: list[str]) -> dict[str, str]:
-        """row_hash of each of `ids` already stored (to skip unchanged rows when ingesting again)."""
-        if not ids or not self.exists():
-            return {}
-        rows = self.client.query(self.collection, filter=f"id in [{', '.join(quote(i) for i in ids)}]",
-                                 output_fields=["id", "row_hash"])
-        return {row["id"]: row["row_hash"] for row in rows}
-
     def ids(self) -> list[str]:
         """Every stored product id (duplicates would show here: the tests use it)."""
         return [row["id"] for row in self.all_rows(["id"])]
@@ -322,14 +333,15 @@ class CatalogStore(EmbeddingCollection):
         return {name: sorted({row[name] for row in rows if row[name]}) for name in FILTER_FIELDS}
 
     def search(self, vector: np.ndarray, model: EmbeddingModel, top_k: int = 10, filter_expr: str = "",
-               ef: int = SEARCH_EF) -> list[Hit]:
+               ef: int | None = None) -> list[Hit]:
         """The `top_k` nearest products; `ef` is HNSW's search breadth (recall against latency, see
-        docs/benchmarks.md)."""
+        docs/benchmarks.md), by default the one recorded for the collection's size."""
         if not self.exists():
             raise AtelierError(f"collection {self.collection!r} does not exist yet; ingest a catalog first")
         self.check_model(model)
         if not 1 <= top_k <= 1000:
             raise AtelierError("top_k must be between 1 and 1000")
+        ef = ef or self.search_ef()
         def search_all(vectors: list[list[float]]) -> list:
             return self.client.search(self.collection, vectors, limit=top_k, filter=filter_expr,
                                       output_fields=OUTPUT_FIELDS,
@@ -347,5 +359,6 @@ class CatalogStore(EmbeddingCollection):
                                 "rows": self.count(), "embedding_model": json.loads(model.to_json()) if model else None}
         if info["exists"]:
             index = self.client.describe_index(self.collection, "embedding")
-            info["index"] = {k: index.get(k) for k in ("index_type", "metric_type", "indexed_rows", "state")}
+            info["index"] = {**{k: index.get(k) for k in ("index_type", "metric_type", "indexed_rows", "state")},
+                             **HNSW_GRAPH, "search_ef": self.search_ef()}
         return info

@@ -25,3 +25,11 @@ SLEEVES: dict[str, str] = {
 NECKLINES: dict[str, str] = {
     "t-shirt": "crew", "shirt": "collar", "hoodie": "hood", "sweater": "crew", "jacket": "v-neck", "coat": "v-neck",
 }
+
+
+def typed(values: dict[str, str]) -> str:
+    """A query as a person types it: "navy trousers", "striped dress", "plain coat", "red polka-dot coat"."""
+    pattern = values.get("pattern")
+    words = [values.get("color"), "plain" if pattern == "solid" else (pattern or "").replace(" ", "-"),
+             values.get("garment"), values.get("category")]
+    return " ".join(word for word in words if word)

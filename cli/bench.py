@@ -44,7 +44,7 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
     if args.what == "suite":
         triton_url = args.triton_url or settings.triton_url
         result = suite.run(triton_url, args.metrics_url or suite.metrics_url_for(triton_url),
-                           args.milvus_uri or settings.milvus_uri, out, suite_config(args),
+                           args.milvus_uri or settings.milvus_uri, out, settings.home / "cache", suite_config(args),
                            command=" ".join(["atelier", *sys.argv[1:]]))
         print(f"wrote {out / result['config']['name']}.json, .png and .md", file=sys.stderr)
     elif args.what == "load":
@@ -56,7 +56,8 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
         result = generation_latency.run(settings, out, requests=args.requests or 24, steps=args.steps or 20,
                                         size=args.size or 256)
     else:
-        result = search_latency.run(out, sizes=list(_ints(args.sizes or "10000,100000")), dim=args.dim)
+        sizes = list(_ints(args.sizes or "10000,100000"))
+        result = search_latency.run(args.triton_url or settings.triton_url, out, sizes, settings.home / "cache")
     print(json.dumps(result, indent=2))
 
 
@@ -64,13 +65,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     """`bench`."""
     p = sub.add_parser("bench", help="benchmarks: with no name, the suite against a running Triton and Milvus "
                                      "(docs/benchmarks.md); clip, generation: through a fresh embedded Triton against "
-                                     "in-process ONNX Runtime; search: Milvus Lite against numpy; load: many clients "
+                                     "in-process ONNX Runtime; search: the demo catalog drawn at each size, embedded "
+                                     "by the running stack's Triton, in Milvus Lite against numpy; load: many clients "
                                      "searching the running stack's catalog at once")
     p.add_argument("what", nargs="?", default="suite", choices=["suite", "clip", "generation", "search", "load"])
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--quick", action="store_true", help="suite: a small run (two concurrency levels, 2 denoising "
                                                          "steps at 64 px, 2,000 rows, 64 products), for tests")
-    p.add_argument("--triton-url", help="suite, load: Triton's gRPC URL (default: $ATELIER_TRITON_URL)")
+    p.add_argument("--triton-url", help="suite, load, search: Triton's gRPC URL (default: $ATELIER_TRITON_URL)")
     p.add_argument("--metrics-url", help="suite: Triton's metrics endpoint (default: http://<triton "
                                          "host>:8002/metrics)")
     p.add_argument("--milvus-uri", help="suite, load: Milvus URI (default: $ATELIER_MILVUS_URI); scratch collections "
@@ -84,9 +86,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "per concurrency level (default: clip 256, generation 16)")
     p.add_argument("--steps", type=int, help="generation (default 20), suite (default: the model's): denoising steps")
     p.add_argument("--size", type=int, help="generation (default 256), suite (default: the model's): image side")
-    p.add_argument("--sizes", help="search (default 10000,100000), suite (default 10000,100000,1000000): "
+    p.add_argument("--sizes", help="search, suite (default 10000,100000): "
                                    "collection sizes")
-    p.add_argument("--dim", type=int, default=128, help="search: embedding dimension (the suite uses the served one)")
     p.add_argument("--clients", type=int, default=16, help="load: clients at once (default 16)")
     p.add_argument("--seconds", type=float, default=60.0, help="load: how long they search (default 60)")
     p.set_defaults(func=run)

@@ -42,7 +42,7 @@ from atelier.catalog_store import CatalogStore, build_filter
 from atelier.plots import saved_figure
 from atelier.search import Query
 from atelier.triton_client import EmbeddingModel
-from atelier.vocabulary import COLOURS, GARMENTS, PATTERNS
+from atelier.vocabulary import COLOURS, GARMENTS, PATTERNS, typed
 from models.clip import ClipBundle, load_clip
 from training.clip_metric import split_catalog
 from training.clip_texts import PATTERN_NOUNS, with_article
@@ -61,14 +61,6 @@ COMPOSED_KINDS = ("other garment", "other colour", "other pattern", "conflicting
 
 def describe(color: str, pattern: str, garment: str) -> str:
     return " ".join(w for w in (color, "" if pattern == "solid" else pattern, garment) if w)
-
-
-def typed(values: dict[str, str]) -> str:
-    """A query as a person types it: "navy trousers", "striped dress", "plain coat", "red polka-dot coat"."""
-    pattern = values.get("pattern")
-    words = [values.get("color"), "plain" if pattern == "solid" else (pattern or "").replace(" ", "-"),
-             values.get("garment"), values.get("category")]
-    return " ".join(word for word in words if word)
 
 
 def _key(row: Any) -> tuple[str, str, str]:

@@ -8,7 +8,10 @@ Rejects (malformed rows, unreadable images) go to a JSONL file with the reason.
 
 from __future__ import annotations
 
+import itertools
+from collections import defaultdict
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,28 +97,56 @@ def finish(report: IngestReport, store: CatalogStore | TrendStore, rejects_path:
 class Pictures:
     """The catalog's picture fingerprints (atelier.images.fingerprint, stored as hex), to refuse one picture twice.
 
-    Candidates are those whose overall mean is within the tolerance, so a new picture is compared in full with
-    a few stored ones, not all of them.
+    Two fingerprints of one picture differ by at most the tolerance in every value, so their mean red, green and
+    blue do too: each is filed under its channel means in steps of tolerance + 1, and a new picture is compared
+    in full only with those filed in its own step or the next ones. A lookup costs the same at 2,000 stored
+    products as at 300,000 (a scan of every mean made it grow with the catalog: 13, 120, 360 ms a row at 10k,
+    100k, 300k).
     """
 
-    def __init__(self, store: CatalogStore) -> None:
-        self.ids: list[str] = []
-        self.prints: list[np.ndarray] = []
-        self.means: list[float] = []
-        for row in store.all_rows(["id", "image_fingerprint"]) if store.exists() else []:
+    STEP = PICTURE_TOLERANCE + 1
+
+    def __init__(self, stored: list[dict[str, str]]) -> None:
+        self.filed: dict[tuple[int, ...], list[tuple[str, np.ndarray]]] = defaultdict(list)
+        for row in stored:
             if row["image_fingerprint"]:
                 self.add(row["id"], np.frombuffer(bytes.fromhex(row["image_fingerprint"]), np.uint8))
 
+    def _step(self, print_: np.ndarray) -> tuple[int, ...]:
+        return tuple(int(mean) // self.STEP for mean in print_.reshape(-1, 3).mean(axis=0))
+
     def add(self, product_id: str, print_: np.ndarray) -> None:
-        self.ids.append(product_id)
-        self.prints.append(print_)
-        self.means.append(float(print_.mean()))
+        self.filed[self._step(print_)].append((product_id, print_))
 
     def owner(self, product_id: str, print_: np.ndarray) -> str | None:
         """Another product that has this picture already, if any."""
-        near = np.flatnonzero(np.abs(np.asarray(self.means) - print_.mean()) <= PICTURE_TOLERANCE)
-        return next((self.ids[i] for i in near if self.ids[i] != product_id and same_picture(print_, self.prints[i])),
-                    None)
+        step = self._step(print_)
+        for offset in itertools.product((-1, 0, 1), repeat=3):
+            for other, stored in self.filed.get(tuple(s + o for s, o in zip(step, offset)), ()):
+                if other != product_id and same_picture(print_, stored):
+                    return other
+        return None
+
+
+def prepared_ahead(batches: Iterator[list], prepare: Callable[[list], Any]) -> Iterator[Any]:
+    """prepare(batch) for each batch in order, the next one prepared in a thread while the caller uses this one."""
+    with ThreadPoolExecutor(1) as worker:
+        pending: Future | None = None
+        for batch in batches:
+            future = worker.submit(prepare, batch)
+            if pending is not None:
+                yield pending.result()
+            pending = future
+        if pending is not None:
+            yield pending.result()
+
+
+def upsert(store: CatalogStore, rows: list[dict], vectors: list[np.ndarray] | np.ndarray,
+           model: EmbeddingModel) -> int:
+    """Store `rows` with their embeddings; returns how many."""
+    if rows:
+        store.upsert(rows, vectors, model)
+    return len(rows)
 
 
 def ingest_catalog(
@@ -139,36 +170,48 @@ def ingest_catalog(
     model = triton.embedding_model()
     store.check_model(model)
     labeler = ZeroShotLabeler(triton)  # labels from the embeddings themselves: no second pass over the images
-    pictures = Pictures(store)
     report.embedding_model = str(model)
     try:
         with store.writing():
-            for batch in in_batches(rows, batch_size, f"ingest {Path(source).name}", "row", progress):
-                stored = store.row_hashes([row["id"] for row in batch])
-                todo = [row for row in batch if stored.get(row["id"]) != row["row_hash"]]
-                report.unchanged += len(batch) - len(todo)
-                if todo:
-                    loaded = load_images([row["image_uri"] for row in todo], sources, concurrency=concurrency)
-                    good = []
-                    for row, data in zip(todo, loaded):
-                        if isinstance(data, Unusable):
-                            report.rejects.append(Reject(row["record"], data, row))
-                            continue
-                        picture = fingerprint(decode_image(data))
-                        if (owner := pictures.owner(row["id"], picture)) is not None:
-                            report.rejects.append(Reject(row["record"], f"the same picture as product {owner}", row))
-                            continue
-                        pictures.add(row["id"], picture)
-                        row["image_fingerprint"] = picture.tobytes().hex()
-                        good.append((row, data))
-                    if good:
-                        kept, vectors = embed_batch(triton, *map(list, zip(*good)), report, model)
-                        if kept:
-                            labels = labeler.label_embeddings(np.asarray(vectors), model)
-                            store.upsert([{**row, **label_fields(found)} for row, found in zip(kept, labels)],
-                                         vectors, model)
-                            report.upserted += len(kept)
-                            report.replaced += sum(row["id"] in stored for row in kept)
+            stored = store.all_rows(["id", "row_hash", "image_fingerprint"]) if store.exists() else []
+            hashes, pictures = {row["id"]: row["row_hash"] for row in stored}, Pictures(stored)
+
+            def prepare(batch: list[dict]) -> tuple[int, list[tuple[dict, bytes]], list[Reject]]:
+                """The batch's changed rows with their images, read and checked: (unchanged, good, rejects)."""
+                todo = [row for row in batch if hashes.get(row["id"]) != row["row_hash"]]
+                loaded = load_images([row["image_uri"] for row in todo], sources, concurrency=concurrency)
+                good, refused = [], []
+                for row, data in zip(todo, loaded):
+                    if isinstance(data, Unusable):
+                        refused.append(Reject(row["record"], data, row))
+                        continue
+                    picture = fingerprint(decode_image(data))
+                    if (owner := pictures.owner(row["id"], picture)) is not None:
+                        refused.append(Reject(row["record"], f"the same picture as product {owner}", row))
+                        continue
+                    pictures.add(row["id"], picture)
+                    row["image_fingerprint"] = picture.tobytes().hex()
+                    good.append((row, data))
+                return len(batch) - len(todo), good, refused
+
+            # Three stages overlap: the next batch is read while this one is embedded and the last one stored.
+            with ThreadPoolExecutor(1) as storing:
+                stored_last: Future | None = None
+                batches = in_batches(rows, batch_size, f"ingest {Path(source).name}", "row", progress)
+                for unchanged, good, refused in prepared_ahead(batches, prepare):
+                    report.unchanged += unchanged
+                    report.rejects.extend(refused)
+                    if not good:
+                        continue
+                    kept, vectors = embed_batch(triton, *map(list, zip(*good)), report, model)
+                    if stored_last is not None:
+                        report.upserted += stored_last.result()
+                    labels = labeler.label_embeddings(np.asarray(vectors), model) if kept else []
+                    report.replaced += sum(row["id"] in hashes for row in kept)
+                    stored_last = storing.submit(upsert, store, [{**row, **label_fields(found)}
+                                                                 for row, found in zip(kept, labels)], vectors, model)
+                if stored_last is not None:
+                    report.upserted += stored_last.result()
     except MilvusError as error:
         write_rejects(report.rejects, rejects_path)
         raise MilvusError(f"{error}. {report.upserted} products were stored before it stopped; run the same ingest "

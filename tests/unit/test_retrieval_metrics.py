@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from evaluation.retrieval import _precision, _targets, precision_report, typed
+from atelier.vocabulary import typed
+from evaluation.retrieval import _precision, _targets, precision_report
 
 
 def test_typed_queries_are_what_people_type():
