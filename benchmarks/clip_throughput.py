@@ -1,8 +1,10 @@
 """clip_image / clip_text throughput through Triton (gRPC) against the same ONNX files run in-process.
 
 Both sides do the whole job: images are decoded and preprocessed, texts tokenized, then the ONNX
-encoder runs. The in-process baseline is one Python loop with ONNX Runtime; Triton is measured at
-concurrency 1 and 8 (single-item requests, dynamically batched) and with 16-item requests.
+encoder runs. The in-process baseline is one Python loop with ONNX Runtime, one item at a time and in
+batches of MAX_BATCH; Triton is measured at concurrency 1 and 8 (single-item requests, dynamically batched)
+and with 16- and MAX_BATCH-item requests, each against the in-process loop at the same batch (single-item
+requests against one item at a time).
 Starts its own embedded Triton server on free ports against the configured model repository.
 
     atelier bench clip [--requests N]      -> benchmarks/results/clip_throughput.{json,png}
@@ -28,7 +30,7 @@ from atelier.config import Settings
 from atelier.images import png_bytes
 from atelier.plots import saved_figure
 from atelier.ports import free_port
-from atelier.triton_client import TritonClient
+from atelier.triton_client import MAX_BATCH, TritonClient
 from atelier.triton_server import EmbeddedTriton, TritonPorts
 from export.parity import sample_images
 from models.clip import load_exported_clip
@@ -38,7 +40,7 @@ def _rate(items: int, seconds: float) -> float:
     return round(items / seconds, 1)
 
 
-def _in_process(repository: Path, images: list[bytes], texts: list[str]) -> dict[str, float]:
+def _in_process(repository: Path, images: list[bytes], texts: list[str]) -> dict[str, dict[str, float]]:
     from io import BytesIO
 
     from PIL import Image
@@ -46,15 +48,23 @@ def _in_process(repository: Path, images: list[bytes], texts: list[str]) -> dict
     bundle = load_exported_clip(repository)
     image_session = ort.InferenceSession(str(repository / "clip_image_encoder/1/model.onnx"))
     text_session = ort.InferenceSession(str(repository / "clip_text_encoder/1/model.onnx"))
-    start = time.perf_counter()
-    for data in images:
-        pixels = bundle.preprocess(Image.open(BytesIO(data)).convert("RGB")).unsqueeze(0).numpy()
-        image_session.run(["embedding"], {"pixel_values": pixels})
-    image_rate = _rate(len(images), time.perf_counter() - start)
-    start = time.perf_counter()
-    for text in texts:
-        text_session.run(["embedding"], {"input_ids": bundle.tokenizer([text]).numpy().astype(np.int64)})
-    return {"image": image_rate, "text": _rate(len(texts), time.perf_counter() - start)}
+
+    def embed_images(batch: list[bytes]) -> None:
+        pixels = torch.stack([bundle.preprocess(Image.open(BytesIO(data)).convert("RGB")) for data in batch])
+        image_session.run(["embedding"], {"pixel_values": pixels.numpy()})
+
+    def embed_texts(batch: list[str]) -> None:
+        text_session.run(["embedding"], {"input_ids": bundle.tokenizer(batch).numpy().astype(np.int64)})
+
+    rates: dict[str, dict[str, float]] = {}
+    for kind, items, embed in (("image", images, embed_images), ("text", texts, embed_texts)):
+        rates[kind] = {}
+        for name, size in (("one_at_a_time", 1), (f"batch_{MAX_BATCH}", MAX_BATCH)):
+            start = time.perf_counter()
+            for offset in range(0, len(items), size):
+                embed(items[offset : offset + size])
+            rates[kind][name] = _rate(len(items), time.perf_counter() - start)
+    return rates
 
 
 def _through_triton(url: str, images: list[bytes], texts: list[str]) -> dict[str, dict[str, float]]:
@@ -71,12 +81,18 @@ def _through_triton(url: str, images: list[bytes], texts: list[str]) -> dict[str
             list(pool.map(lambda i, call=call, items=items: getattr(clients[i % 8], call)([items[i]]),
                           range(len(items))))
         rates["concurrency_8"] = _rate(len(items), time.perf_counter() - start)
-        start = time.perf_counter()
-        for offset in range(0, len(items), 16):
-            getattr(clients[0], call)(items[offset : offset + 16])
-        rates["batch_16"] = _rate(len(items), time.perf_counter() - start)
+        for size in (16, MAX_BATCH):
+            start = time.perf_counter()
+            for offset in range(0, len(items), size):
+                getattr(clients[0], call)(items[offset : offset + size])
+            rates[f"batch_{size}"] = _rate(len(items), time.perf_counter() - start)
         results[kind] = rates
     return results
+
+
+def _baseline_for(measurement: str) -> str:
+    """The in-process loop a Triton measurement is compared with: the same batch, or one item at a time."""
+    return measurement if measurement == f"batch_{MAX_BATCH}" else "one_at_a_time"
 
 
 def run(settings: Settings, out: Path, requests: int = 256) -> dict[str, Any]:
@@ -99,7 +115,7 @@ def run(settings: Settings, out: Path, requests: int = 256) -> dict[str, Any]:
         "embedding_model": json.loads((repository / "clip_text/1/export.json").read_text())["embedding_model"],
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "in_process_onnxruntime": baseline, "triton": triton,
-        "ratio_vs_in_process": {kind: {k: round(v / baseline[kind], 2) for k, v in rates.items()}
+        "ratio_vs_in_process": {kind: {k: round(v / baseline[kind][_baseline_for(k)], 2) for k, v in rates.items()}
                                 for kind, rates in triton.items()},
     }
     out.mkdir(parents=True, exist_ok=True)
@@ -109,11 +125,11 @@ def run(settings: Settings, out: Path, requests: int = 256) -> dict[str, Any]:
 
 
 def _plot(result: dict[str, Any], path: Path) -> None:
-    labels = ["in-process ORT", "Triton c=1", "Triton c=8", "Triton batch 16"]
-    with saved_figure(path, ncols=2, figsize=(10, 4)) as axes:
+    labels = ["in-process ORT", f"in-process batch {MAX_BATCH}", "Triton c=1", "Triton c=8", "Triton batch 16",
+              f"Triton batch {MAX_BATCH}"]
+    with saved_figure(path, ncols=2, figsize=(12, 4)) as axes:
         for axis, kind in zip(axes, ("image", "text")):
-            t = result["triton"][kind]
-            values = [result["in_process_onnxruntime"][kind], t["concurrency_1"], t["concurrency_8"], t["batch_16"]]
-            axis.bar(labels, values, color=["#888", "#4a7", "#2a6", "#184"])
+            values = [*result["in_process_onnxruntime"][kind].values(), *result["triton"][kind].values()]
+            axis.bar(labels, values, color=["#888", "#666", "#4a7", "#2a6", "#184", "#063"])
             axis.set_title(f"clip_{kind}: {result['unit']}")
             axis.tick_params(axis="x", rotation=20)
