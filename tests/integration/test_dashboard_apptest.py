@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from atelier.catalog_store import search_breadth
 from tests.apptest import open_dashboard
 from tests.conftest import DEMO_COUNT
 
@@ -71,6 +72,8 @@ def test_system_page_shows_models_and_collection(app, model_repository):
     served = len(list(model_repository.glob("*/config.pbtxt")))
     assert served > 4 and metrics["Models ready"] == f"{served} / {served}"
     assert metrics["Products"] == str(DEMO_COUNT)
+    index = next(frame.value for frame in app.dataframe if "search breadth (ef)" in frame.value.columns)
+    assert list(index["search breadth (ef)"]) == [search_breadth(DEMO_COUNT)]  # recorded when ingest sealed it
     weights = next(frame.value for frame in app.dataframe if "learned" in frame.value.columns)
     assert list(weights["model"]) == ["txt2img", "edit", "inpaint", "tryon"]
     assert set(weights["learned"]) == {"no: its images are noise"}  # the test repository's tiny random networks
