@@ -11,7 +11,7 @@ that are not in the catalog (clip_image). Reported per size:
   that carries all the queries (what a page that needs several searches pays when it sends them at once);
 - the baseline, in the same run: exact search with numpy over the same vectors.
 
-    atelier bench search [--sizes 10000,100000]   (embeds through the running stack's Triton)
+    atelier bench search [--sizes 10000,100000] [--triton-url H:P]   (without a URL, through a fresh embedded Triton)
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ from atelier.config import AtelierError
 from atelier.demo_catalog import Product, draw_product, generate_products
 from atelier.images import png_bytes
 from atelier.plots import saved_figure
+from atelier.ports import free_port
 from atelier.triton_client import MAX_BATCH, EmbeddingModel, TritonClient
+from atelier.triton_server import EmbeddedTriton, TritonPorts
 from atelier.vocabulary import typed
 
 QUERIES = 200  # single searches timed per size
@@ -186,7 +188,14 @@ def measure(store: CatalogStore, triton: TritonClient, size: int, cache_dir: Pat
     return result
 
 
-def run(triton_url: str, out: Path, sizes: list[int], cache_dir: Path) -> dict[str, Any]:
+def run(triton_url: str | None, repository: Path, out: Path, sizes: list[int], cache_dir: Path) -> dict[str, Any]:
+    """Measures each of `sizes` through the Triton at `triton_url`, or through a fresh embedded one serving
+    `repository` where no URL is given."""
+    if triton_url is None:
+        with tempfile.TemporaryDirectory() as work:
+            ports = TritonPorts(free_port(), free_port(), free_port())
+            with EmbeddedTriton(repository, Path(work) / "runtime", ports) as server:
+                return run(server.grpc_url, repository, out, sizes, cache_dir)
     triton = TritonClient(triton_url)
     results = []
     with tempfile.TemporaryDirectory() as work:

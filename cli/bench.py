@@ -57,7 +57,7 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
                                         size=args.size or 256)
     else:
         sizes = list(_ints(args.sizes or "10000,100000"))
-        result = search_latency.run(args.triton_url or settings.triton_url, out, sizes, settings.home / "cache")
+        result = search_latency.run(args.triton_url, settings.model_repository, out, sizes, settings.home / "cache")
     print(json.dumps(result, indent=2))
 
 
@@ -66,13 +66,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmarks: with no name, the suite against a running Triton and Milvus "
                                      "(docs/benchmarks.md); clip, generation: through a fresh embedded Triton against "
                                      "in-process ONNX Runtime; search: the demo catalog drawn at each size, embedded "
-                                     "by the running stack's Triton, in Milvus Lite against numpy; load: many clients "
+                                     "through Triton, in Milvus Lite against numpy; load: many clients "
                                      "searching the running stack's catalog at once")
     p.add_argument("what", nargs="?", default="suite", choices=["suite", "clip", "generation", "search", "load"])
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--quick", action="store_true", help="suite: a small run (two concurrency levels, 2 denoising "
                                                          "steps at 64 px, 2,000 rows, 64 products), for tests")
-    p.add_argument("--triton-url", help="suite, load, search: Triton's gRPC URL (default: $ATELIER_TRITON_URL)")
+    p.add_argument("--triton-url", help="Triton's gRPC URL: suite, load (default: $ATELIER_TRITON_URL); search "
+                                        "(default: a fresh embedded Triton)")
     p.add_argument("--metrics-url", help="suite: Triton's metrics endpoint (default: http://<triton "
                                          "host>:8002/metrics)")
     p.add_argument("--milvus-uri", help="suite, load: Milvus URI (default: $ATELIER_MILVUS_URI); scratch collections "

@@ -90,31 +90,33 @@ async def _follow(session: aiohttp.ClientSession, resolver: PublicResolver | Non
 
 
 async def _load_one(session: aiohttp.ClientSession, resolver: PublicResolver | None, limit: asyncio.Semaphore,
-                    location: str, sources: ImageSources, retries: int) -> bytes | str:
+                    location: str, sources: ImageSources, retries: int, check: bool) -> bytes | str:
     async with limit:
         try:
             if location.startswith(("http://", "https://")):
                 data = await _fetch_url(session, resolver, location, retries)
             else:
                 data = await asyncio.to_thread(sources.file(location).read_bytes)
-            decode_image(data)
+            if check:
+                decode_image(data)
             return data
         except ValueError as error:
             return Unusable(error)
 
 
 async def _load_all(locations: list[str], sources: ImageSources, concurrency: int, timeout_s: float,
-                    retries: int) -> list[bytes | Unusable]:
+                    retries: int, check: bool) -> list[bytes | Unusable]:
     limit = asyncio.Semaphore(concurrency)
     resolver = None if sources.allow_private else PublicResolver()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=resolver),
                                      timeout=aiohttp.ClientTimeout(total=timeout_s),
                                      cookie_jar=aiohttp.DummyCookieJar()) as session:
-        return await asyncio.gather(*(_load_one(session, resolver, limit, location, sources, retries)
+        return await asyncio.gather(*(_load_one(session, resolver, limit, location, sources, retries, check)
                                       for location in locations))
 
 
 def load_images(locations: list[str], sources: ImageSources, concurrency: int = 16, timeout_s: float = 20.0,
-                retries: int = 2) -> list[bytes | Unusable]:
-    """For each location, the image bytes or why it could not be used."""
-    return asyncio.run(_load_all(locations, sources, concurrency, timeout_s, retries))
+                retries: int = 2, check: bool = True) -> list[bytes | Unusable]:
+    """For each location, the image bytes or why it could not be used; with `check`, bytes that do not decode
+    as an image are refused here (a caller that decodes them anyway passes False and refuses them itself)."""
+    return asyncio.run(_load_all(locations, sources, concurrency, timeout_s, retries, check))

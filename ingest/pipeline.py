@@ -1,8 +1,9 @@
 """sources -> validate -> fetch images -> embed through Triton -> upsert into Milvus.
 
 Idempotent and resumable: products are upserted by id, and a row whose stored `row_hash` equals
-its current one is skipped before any image is fetched. A run killed midway loses at most the
-batch in flight; running it again skips what was stored and finishes the rest.
+its current one is skipped before any image is fetched. The stages overlap: while one batch is
+embedded, the next is read and checked and the last one stored, so a run killed midway loses at
+most those three batches; running it again skips what was stored and finishes the rest.
 Rejects (malformed rows, unreadable images) go to a JSONL file with the reason.
 """
 
@@ -179,13 +180,17 @@ def ingest_catalog(
             def prepare(batch: list[dict]) -> tuple[int, list[tuple[dict, bytes]], list[Reject]]:
                 """The batch's changed rows with their images, read and checked: (unchanged, good, rejects)."""
                 todo = [row for row in batch if hashes.get(row["id"]) != row["row_hash"]]
-                loaded = load_images([row["image_uri"] for row in todo], sources, concurrency=concurrency)
+                loaded = load_images([row["image_uri"] for row in todo], sources, concurrency, check=False)
                 good, refused = [], []
                 for row, data in zip(todo, loaded):
+                    if not isinstance(data, Unusable):
+                        try:
+                            picture = fingerprint(decode_image(data))
+                        except ValueError as error:  # not an image: decoded once, here, not in load_images too
+                            data = Unusable(error)
                     if isinstance(data, Unusable):
                         refused.append(Reject(row["record"], data, row))
                         continue
-                    picture = fingerprint(decode_image(data))
                     if (owner := pictures.owner(row["id"], picture)) is not None:
                         refused.append(Reject(row["record"], f"the same picture as product {owner}", row))
                         continue
