@@ -81,8 +81,7 @@ def typed_queries(products: list[Product], seed: int) -> list[str]:
     return texts
 
 
-def _embedded_queries(triton: TritonClient, products: list[Product], seed: int) -> dict[str, np.ndarray]:
-    texts = typed_queries(products, seed)
+def _embedded_queries(triton: TritonClient, texts: list[str], seed: int) -> dict[str, np.ndarray]:
     text_vectors = np.concatenate([triton.embed_texts(texts[start : start + MAX_BATCH])[0]
                                    for start in range(0, len(texts), MAX_BATCH)])
     held_out = generate_products(HELD_OUT_PICTURES, seed=seed + 1)
@@ -144,7 +143,8 @@ def measure(store: CatalogStore, triton: TritonClient, size: int, cache_dir: Pat
     model = triton.embedding_model()
     products = generate_products(size, seed=0)
     vectors = catalog_vectors(triton, products, cache_dir / f"demo-catalog-{size}-{model.weights_sha256[:12]}.npy")
-    queries = _embedded_queries(triton, products, seed=size)
+    texts = typed_queries(products, seed=size)
+    queries = _embedded_queries(triton, texts, seed=size)
     start = time.perf_counter()
     _fill(store, products, vectors, model)
     index_in_use(store)
@@ -154,9 +154,10 @@ def measure(store: CatalogStore, triton: TritonClient, size: int, cache_dir: Pat
     row_of = {product.id: row for row, product in enumerate(products)}
     recall_by_ef: dict[str, dict[str, float]] = {kind: {} for kind in queries}
     for kind, batch in queries.items():
+        similarities = batch @ vectors.T
         for breadth in sorted({*EF_SWEEP, ef}):
             found, _ = _searched_at_once(store, batch, breadth)
-            recall_by_ef[kind][str(breadth)] = round(recall_at_10(found, batch @ vectors.T, row_of), 4)
+            recall_by_ef[kind][str(breadth)] = round(recall_at_10(found, similarities, row_of), 4)
 
     every = np.concatenate(list(queries.values()))
     mixed = every[np.random.default_rng(size).choice(len(every), query_count, replace=query_count > len(every))]
@@ -176,7 +177,7 @@ def measure(store: CatalogStore, triton: TritonClient, size: int, cache_dir: Pat
     _, at_once_s = _searched_at_once(store, mixed, ef)
     result = {
         "rows": size, "dim": model.dim, "embedding_model": model.id, "fill_s": round(fill_s, 1), "search_ef": ef,
-        "queries": {kind: len(batch) for kind, batch in queries.items()}, "examples": typed_queries(products, size)[:3],
+        "queries": {kind: len(batch) for kind, batch in queries.items()}, "examples": texts[:3],
         "recall_at_10": {kind: by_ef[str(ef)] for kind, by_ef in recall_by_ef.items()},
         "recall_at_10_by_ef": recall_by_ef,
         "milvus_single": _percentiles(plain), "milvus_single_filtered": _percentiles(filtered),

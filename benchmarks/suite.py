@@ -115,10 +115,11 @@ def run(triton_url: str, metrics_url: str, milvus_uri: str, out: Path, cache_dir
         requests = config.embedding_requests if embedding else config.generation_requests
         values = triton_load.request_values(model, pictures, config.generation)
         models.append(triton_load.sweep(triton_url, metrics_url, model, values, levels, requests))
-    search = _search(triton_url, milvus_uri, config, cache_dir) if {"clip_text", "clip_image"} <= set(ready) else []
+    embeds = {"clip_text", "clip_image"} <= set(ready)  # search and ingest need both towers
+    search = _search(triton_url, milvus_uri, config, cache_dir) if embeds else []
     with tempfile.TemporaryDirectory() as work:
         ingest = (ingest_throughput.measure(triton_url, milvus_uri, config.ingest_products, Path(work))
-                  if "clip_image" in ready and "clip_text" in ready else None)
+                  if embeds else None)
     report = {
         "benchmark": "suite", "command": command, "started": started,
         "config": asdict(config), "triton": {"url": triton_url, "metrics_url": metrics_url, **server},
